@@ -1,0 +1,162 @@
+"""The Starlette app: the documented routes, the error renderer and the app factory.
+
+Routes only parse HTTP and call ``FakeService``; every error leaves through ``render_error`` as
+the documented envelope, so no input ever yields a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from . import control, results
+from .clock import Clock, RealClock
+from .config import Settings
+from .errors import ApiError, InternalError, MethodNotAllowed, NotFound, error_bytes
+from .http import JSON_TYPE, json_response, read_json
+from .openapi import bundled_bytes
+from .request_id import RequestIdMiddleware
+from .service import FakeService
+from .store import Store
+from .tasks import TaskStatus, created_body, detail_body
+from .urlpolicy import UrlPolicy
+
+log = logging.getLogger(__name__)
+
+GENERATE_PATH = "/v1/images/generations"
+TASK_PATH = "/v1/tasks/{task_id}"
+
+
+def service_of(request: Request) -> FakeService:
+    service: FakeService = request.app.state.service
+    return service
+
+
+def base_url(request: Request) -> str:
+    configured = service_of(request).settings.public_url
+    return (configured or str(request.base_url)).rstrip("/")
+
+
+async def create_task(request: Request) -> Response:
+    service = service_of(request)
+    caller = service.authenticate(request.headers.get("authorization"))
+    body = await read_json(request, service.settings.max_body_bytes)
+    task = await service.create(caller, body)
+    return json_response(created_body(task))
+
+
+async def get_task(request: Request) -> Response:
+    service = service_of(request)
+    caller = service.authenticate(request.headers.get("authorization"))
+    task = service.get(caller, request.path_params["task_id"])
+    return json_response(detail_body(task, service.clock.now(), base_url(request)))
+
+
+async def result_file(request: Request) -> Response:
+    """A result image, public like the real files host, served while the task is completed and
+    its results have not expired."""
+    service = service_of(request)
+    name = request.url.path.lstrip("/")
+    found = service.store.file(name)
+    now = service.clock.now()
+    if found is None:
+        raise NotFound("File not found or expired")
+    task, index = found
+    ttl = service.results_ttl(task)
+    if task.plan.status_at(now) is not TaskStatus.COMPLETED or now >= task.plan.ends_at + ttl:
+        raise NotFound("File not found or expired")
+    fmt = name.rsplit(".", 1)[-1]
+    data = service.results.get(name)
+    if data is None:
+        data = await anyio.to_thread.run_sync(
+            results.render, task.id, str(task.request.get("prompt", "")), index, fmt
+        )
+        service.results.put(name, data)
+    return Response(data, media_type=results.MEDIA_TYPES[fmt], headers={"Cache-Control": "private, max-age=86400"})
+
+
+async def openapi_json(request: Request) -> Response:
+    return Response(bundled_bytes(), media_type=JSON_TYPE)
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route(GENERATE_PATH, create_task, methods=["POST"]),
+        Route(TASK_PATH, get_task, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
+        *control.routes(),
+        Route("/{folder}/images/{year}/{month}/{day}/{file}", result_file, methods=["GET"]),
+    ]
+
+
+async def render_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, HTTPException):
+        if exc.status_code == 405:
+            exc = MethodNotAllowed(f"Method {request.method} is not allowed on {request.url.path}")
+        else:
+            exc = NotFound(f"No route for {request.method} {request.url.path}")
+    if not isinstance(exc, ApiError):
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        exc = InternalError("Internal error in the fake; this is a bug, please report it")
+    service = service_of(request)
+    headers = dict(exc.headers)
+    if exc.status == 405:
+        headers.setdefault("Allow", ", ".join(_allowed_methods(request)))
+    return Response(
+        error_bytes(exc, service.settings.error_style),
+        status_code=exc.status,
+        headers=headers,
+        media_type=JSON_TYPE,
+    )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    from starlette.routing import Match
+
+    allowed: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches({**request.scope, "method": next(iter(route.methods))})
+            if match is Match.FULL:
+                allowed |= route.methods
+    return sorted(allowed)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    store: Store | None = None,
+    policy: UrlPolicy | None = None,
+) -> Starlette:
+    """Build one fake from its settings; every resource is passed in or built here."""
+    settings = settings or Settings()
+    service = FakeService(settings, clock=clock, store=store, policy=policy)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if isinstance(service.clock, RealClock):
+            service.clock.attach(asyncio.get_running_loop())
+        try:
+            yield
+        finally:
+            if isinstance(service.clock, RealClock):
+                service.clock.attach(None)
+
+    app = Starlette(
+        routes=routes(),
+        lifespan=lifespan,
+        exception_handlers={Exception: render_error, HTTPException: render_error, ApiError: render_error},
+    )
+    app.state.service = service
+    app.add_middleware(RequestIdMiddleware)
+    return app

@@ -1,0 +1,280 @@
+"""``evolink-mock`` / ``python -m mock_server``: run the fake.
+
+Every option has an environment variable ``EVOLINK_MOCK_<NAME>``; the command line wins. A wrong
+option or value exits 2 with one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from .errors import ConfigError, ErrorStyle
+
+ENV_PREFIX = "EVOLINK_MOCK_"
+
+
+class Exit(IntEnum):
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+
+
+def _scale(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError("must be a number >= 0 (0 = manual clock)")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise ValueError("must be 0-65535 (0 = any free port)")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError("must be > 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise ValueError("must be > 0")
+    return value
+
+
+def _foreign(text: str) -> int:
+    if text not in ("403", "404"):
+        raise ValueError("must be 403 or 404")
+    return int(text)
+
+
+def _flag(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("must be true or false")
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    help: str
+    parse: Callable[[str], Any] | None = None
+    default: Any = None
+    metavar: str | None = None
+    flag: bool = False
+    repeat: bool = False
+    choices: Sequence[str] | None = None
+
+    @property
+    def dest(self) -> str:
+        return self.name.replace("-", "_")
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper().replace("-", "_")
+
+
+OPTIONS = [
+    Option("host", "address to bind (default 127.0.0.1)", str, "127.0.0.1", "ADDR"),
+    Option("port", "port to bind; 0 picks a free one (default 8000)", _port, 8000, "PORT"),
+    Option(
+        "time-scale",
+        "multiply every duration: 1 real time, 0.02 makes them 50x shorter, "
+        "0 a manual clock moved only by POST /_mock/clock/advance (default 1)",
+        _scale, 1.0, "F",
+    ),
+    Option("clock-start", "Unix time the clock starts at (default: now)", float, None, "EPOCH"),
+    Option("seed", "seed for ids, timings and results; same seed, same run (default: random)", int, None, "N"),
+    Option(
+        "api-key",
+        "accept only this Bearer key (repeatable; KEY=ACCOUNT groups keys in one account; "
+        "env: comma-separated). Default: any non-empty key, each its own account",
+        str, None, "KEY", repeat=True,
+    ),
+    Option(
+        "allow-private-urls",
+        "RELAXATION for local development: accept loopback/private callback and image hosts, "
+        "and plain http for them only",
+        flag=True,
+    ),
+    Option("strict-fields", "reject unknown request fields (default: accept and ignore them)", flag=True),
+    Option(
+        "error-style",
+        "error envelope style: current (string codes, newer docs) or legacy (integer codes) (default current)",
+        str, "current", choices=[s.value for s in ErrorStyle],
+    ),
+    Option(
+        "foreign-task-status",
+        "status for another account's task id: 403 (newer docs) or 404 (default 403)",
+        _foreign, 403, "403|404",
+    ),
+    Option("task-ttl", "seconds a finished task stays readable (default 86400)", _positive, 86400.0, "S"),
+    Option("max-body-bytes", "largest request body accepted, else 413 (default 1048576)", _positive_int, 1048576, "N"),
+    Option("public-url", "base URL written into result links (default: the URL the client used)", str, None, "URL"),
+    Option("access-log", "log every request (default off: it costs throughput)", flag=True),
+]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # one line, exit 2, no usage dump
+        raise ConfigError(f"{self.prog}: {message}")
+
+
+def _env_default(option: Option, environ: dict[str, str]) -> Any:
+    raw = environ.get(option.env)
+    if raw is None:
+        return [] if option.repeat else (False if option.flag else option.default)
+    try:
+        if option.flag:
+            return _flag(raw)
+        if option.repeat:
+            return [part.strip() for part in raw.split(",") if part.strip()]
+        value = option.parse(raw) if option.parse else raw
+    except ValueError as exc:
+        raise ConfigError(f"{option.env}={raw!r}: {exc}") from None
+    if option.choices and value not in option.choices:
+        raise ConfigError(f"{option.env}={raw!r}: choose from {', '.join(option.choices)}")
+    return value
+
+
+def _typed(option: Option) -> Callable[[str], Any]:
+    parse = option.parse or str
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            detail = str(exc) if "must" in str(exc) else f"invalid value {text!r}"
+            raise argparse.ArgumentTypeError(detail) from None
+
+    return convert
+
+
+def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentParser:
+    env = dict(os.environ if environ is None else environ)
+    parser = _Parser(
+        prog="evolink-mock",
+        description="A local fake of the Evolink image-generation API (qwen-image-edit).",
+        epilog="Exit codes: 0 ok, 1 runtime error, 2 usage error. Docs: README.md, docs/.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+    serve = commands.add_parser("serve", help="run the fake HTTP server", description="Run the fake.")
+    for option in OPTIONS:
+        default = _env_default(option, env)
+        text = f"{option.help} [env {option.env}]"
+        if option.flag:
+            serve.add_argument(f"--{option.name}", action="store_true", default=default, help=text)
+        elif option.repeat:
+            serve.add_argument(
+                f"--{option.name}", action="append", type=_typed(option), default=None,
+                metavar=option.metavar, help=text,
+            )
+            serve.set_defaults(**{f"{option.dest}_env": default})
+        else:
+            serve.add_argument(
+                f"--{option.name}", type=_typed(option), default=default, metavar=option.metavar,
+                choices=option.choices, help=text,
+            )
+    commands.add_parser("openapi", help="print the bundled OpenAPI document (JSON)")
+    return parser
+
+
+def settings_from(args: argparse.Namespace) -> Any:
+    from .auth import Accounts
+    from .config import Settings
+
+    keys = args.api_key if args.api_key is not None else args.api_key_env
+    Accounts.from_options(keys)  # fail early on a malformed KEY=ACCOUNT
+    return Settings(
+        host=args.host,
+        port=args.port,
+        time_scale=args.time_scale,
+        clock_start=args.clock_start,
+        seed=args.seed,
+        api_keys=tuple(keys),
+        allow_private_urls=args.allow_private_urls,
+        strict_fields=args.strict_fields,
+        error_style=ErrorStyle(args.error_style),
+        foreign_task_status=args.foreign_task_status,
+        task_ttl=args.task_ttl,
+        max_body_bytes=args.max_body_bytes,
+        public_url=args.public_url.rstrip("/") if args.public_url else None,
+        access_log=args.access_log,
+    )
+
+
+def banner(settings: Any, url: str) -> list[str]:
+    clock = "manual" if settings.manual_clock else f"real x{settings.time_scale:g}"
+    seed = "random" if settings.seed is None else str(settings.seed)
+    keys = f"{len(settings.api_keys)} configured" if settings.api_keys else "any Bearer key"
+    lines = [f"evolink-mock on {url}  clock={clock}  seed={seed}  keys={keys}"]
+    if settings.allow_private_urls:
+        lines.append("RELAXED allow-private-urls (loopback/private hosts and plain http for them accepted)")
+    if settings.strict_fields:
+        lines.append("STRICT strict-fields (unknown request fields rejected)")
+    if settings.error_style is not ErrorStyle.CURRENT:
+        lines.append(f"error-style={settings.error_style.value}")
+    return lines
+
+
+def serve(settings: Any) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError as exc:
+        sock.close()
+        print(f"evolink-mock: cannot listen on {settings.host}:{settings.port}: {exc.strerror}", file=sys.stderr)  # noqa: T201
+        return Exit.ERROR
+    port = sock.getsockname()[1]
+    host = f"[{settings.host}]" if family == socket.AF_INET6 else settings.host
+    for line in banner(settings, f"http://{host}:{port}"):
+        print(line, file=sys.stderr, flush=True)  # noqa: T201
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=settings.access_log,
+        lifespan="on",
+        timeout_graceful_shutdown=5,
+    )
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    print("evolink-mock stopped", file=sys.stderr, flush=True)  # noqa: T201
+    return Exit.OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "openapi":
+            from .openapi import bundled_bytes
+
+            sys.stdout.write(bundled_bytes().decode() + "\n")
+            return Exit.OK
+        settings = settings_from(args)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)  # noqa: T201
+        return Exit.USAGE
+    return serve(settings)

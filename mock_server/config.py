@@ -1,0 +1,42 @@
+"""Settings of one fake: every option of the CLI, its environment variable and its default.
+
+``Settings`` is plain data; ``create_app`` takes one. The CLI fills it from ``EVOLINK_MOCK_*``
+environment variables overridden by command-line options.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import ErrorStyle
+
+MAX_BODY_BYTES = 1024 * 1024
+"""Largest request body accepted (413 above); the real gateway's limit is undocumented."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    time_scale: float = 1.0
+    """1.0 real time; 0.02 makes every duration 50x shorter; 0 is the manual clock."""
+    clock_start: float | None = None
+    """Unix time the clock starts at; None means the wall time at start-up."""
+    seed: int | None = None
+    api_keys: tuple[str, ...] = ()
+    allow_private_urls: bool = False
+    strict_fields: bool = False
+    error_style: ErrorStyle = ErrorStyle.CURRENT
+    foreign_task_status: int = 403
+    """What another account's task id answers: 403 permission_denied (newer docs) or 404."""
+    max_body_bytes: int = MAX_BODY_BYTES
+    public_url: str | None = None
+    """Base URL written into result links; None means the URL the client used."""
+    task_ttl: float = 86400.0
+    user_group: str = "default"
+    access_log: bool = False
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def manual_clock(self) -> bool:
+        return self.time_scale == 0

@@ -1,0 +1,136 @@
+"""The fake's own control and inspection API under ``/_mock`` (tag "mock" in the OpenAPI file).
+
+It steers the clock and shows what the public API hides: each task's plan and timeline.
+Bodies are validated with the schema files of ``schemas/mock/``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from . import schema_files
+from .errors import TaskNotFound
+from .http import json_response, read_json
+from .tasks import Task, detail_body, view_at
+from .validation import BodyValidator
+
+if TYPE_CHECKING:
+    from .service import FakeService
+
+PREFIX = "/_mock"
+
+_ADVANCE = BodyValidator(schema_files.load("mock/clock-advance.json"))
+_SET = BodyValidator(schema_files.load("mock/clock-set.json"))
+
+
+def _service(request: Request) -> FakeService:
+    service: FakeService = request.app.state.service
+    return service
+
+
+def _base_url(request: Request) -> str:
+    service = _service(request)
+    return (service.settings.public_url or str(request.base_url)).rstrip("/")
+
+
+def clock_state(service: FakeService) -> dict[str, Any]:
+    clock = service.clock
+    return {
+        "now": clock.now(),
+        "mode": clock.mode,
+        "time_scale": clock.time_scale,
+        "pending_events": clock.pending_timers(),
+    }
+
+
+async def health(request: Request) -> Response:
+    service = _service(request)
+    return json_response({"status": "ok", "tasks": len(service.store), "clock": clock_state(service)})
+
+
+async def get_clock(request: Request) -> Response:
+    return json_response(clock_state(_service(request)))
+
+
+async def advance_clock(request: Request) -> Response:
+    service = _service(request)
+    body = await read_json(request, service.settings.max_body_bytes)
+    _ADVANCE.validate(body)
+    service.clock.advance(float(body["seconds"]))
+    return json_response(clock_state(service))
+
+
+async def set_clock(request: Request) -> Response:
+    service = _service(request)
+    body = await read_json(request, service.settings.max_body_bytes)
+    _SET.validate(body)
+    service.clock.set(float(body["now"]))
+    return json_response(clock_state(service))
+
+
+def describe(task: Task, now: float, base_url: str) -> dict[str, Any]:
+    plan = task.plan
+    view = view_at(task, now)
+    return {
+        "id": task.id,
+        "account": task.account,
+        "status": view.status.value,
+        "progress": view.progress,
+        "request": task.request,
+        "plan": {
+            "created_at": plan.created_at,
+            "starts_at": plan.starts_at,
+            "ends_at": plan.ends_at,
+            "outcome": plan.outcome.status.value,
+            "final_progress": plan.final_progress,
+            "result_files": [f"{base_url}/{name}" for name in task.result_names],
+        },
+    }
+
+
+async def list_tasks(request: Request) -> Response:
+    service = _service(request)
+    now, base = service.clock.now(), _base_url(request)
+    account = request.query_params.get("account")
+    tasks = [
+        describe(t, now, base)
+        for t in service.store
+        if (account is None or t.account == account) and service.find(t.id) is not None
+    ]
+    return json_response({"tasks": tasks})
+
+
+async def get_task(request: Request) -> Response:
+    service = _service(request)
+    task_id = request.path_params["task_id"]
+    task = service.find(task_id)
+    if task is None:
+        raise TaskNotFound(f"Task not found or expired: {task_id}", param="task_id")
+    now, base = service.clock.now(), _base_url(request)
+    body = describe(task, now, base)
+    body["task"] = detail_body(task, now, base)
+    body["timeline"] = [
+        {"status": status.value, "at": at, "reached": at <= now} for status, at in task.plan.timeline()
+    ]
+    return json_response(body)
+
+
+async def reset(request: Request) -> Response:
+    _service(request).reset()
+    return json_response({"reset": True})
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route(f"{PREFIX}/health", health, methods=["GET"]),
+        Route(f"{PREFIX}/clock", get_clock, methods=["GET"]),
+        Route(f"{PREFIX}/clock/advance", advance_clock, methods=["POST"]),
+        Route(f"{PREFIX}/clock/set", set_clock, methods=["POST"]),
+        Route(f"{PREFIX}/tasks", list_tasks, methods=["GET"]),
+        Route(f"{PREFIX}/tasks/{{task_id}}", get_task, methods=["GET"]),
+        Route(f"{PREFIX}/reset", reset, methods=["POST"]),
+    ]

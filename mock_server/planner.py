@@ -1,0 +1,62 @@
+"""Seeded decisions made once per task at creation: its id, its plan and its result file names.
+
+Every random choice of the fake comes from one seed, split into named streams so that adding a
+draw in one place does not shift the ids or timings drawn in another: the same seed and the same
+requests give the same ids, timings and results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import string
+import time
+
+from .models import ModelSpec
+from .tasks import Completed, Outcome, TaskPlan
+from .timings import Timings
+
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+_ACCOUNT_ALPHABET = string.ascii_uppercase + string.digits
+
+
+class Planner:
+    def __init__(self, seed: int | None, timings: Timings) -> None:
+        self.seed = seed
+        self.timings = timings
+        self.reset()
+
+    def reset(self) -> None:
+        base = self.seed if self.seed is not None else time.time_ns()
+        self._ids = random.Random(f"{base}:ids")
+        self._plans = random.Random(f"{base}:plans")
+        self._files = random.Random(f"{base}:files")
+        self.requests = random.Random(f"{base}:requests")
+
+    def task_id(self, created: int) -> str:
+        suffix = "".join(self._ids.choices(_ID_ALPHABET, k=8))
+        return f"task-unified-{created}-{suffix}"
+
+    def plan(self, now: float, spec: ModelSpec, outcome: Outcome | None = None) -> TaskPlan:
+        t = self.timings
+        queue = self._plans.uniform(*t.queue_seconds)
+        processing = spec.estimated_time * self._plans.uniform(*t.processing_fraction)
+        return TaskPlan(
+            created_at=now,
+            starts_at=now + queue,
+            ends_at=now + queue + processing,
+            outcome=outcome or Completed(spec.result_count),
+        )
+
+    def result_names(self, account: str, created: int, count: int, fmt: str) -> tuple[str, ...]:
+        """Paths shaped like the real result links: ``<ID>/images/YYYY/MM/DD/<hex32>_<i>.<ext>``."""
+        day = time.strftime("%Y/%m/%d", time.gmtime(created))
+        stem = "%032x" % self._files.getrandbits(128)
+        folder = account_folder(account)
+        return tuple(f"{folder}/images/{day}/{stem}_{i}.{fmt}" for i in range(count))
+
+
+def account_folder(account: str) -> str:
+    """18 uppercase alphanumerics derived from the account, like the real files host's folders."""
+    digest = hashlib.sha256(account.encode()).digest()
+    return "".join(_ACCOUNT_ALPHABET[b % len(_ACCOUNT_ALPHABET)] for b in digest[:18])
