@@ -50,7 +50,7 @@ async def create_task(request: Request) -> Response:
     service = service_of(request)
     caller = service.authenticate(request.headers.get("authorization"))
     body = await read_json(request, service.settings.max_body_bytes)
-    task = await service.create(caller, body)
+    task = await service.create(caller, body, base_url(request))
     return json_response(created_body(task))
 
 
@@ -81,7 +81,9 @@ async def result_file(request: Request) -> Response:
             results.render, task.id, str(task.request.get("prompt", "")), index, fmt
         )
         service.results.put(name, data)
-    return Response(data, media_type=results.MEDIA_TYPES[fmt], headers={"Cache-Control": "private, max-age=86400"})
+    return Response(
+        data, media_type=results.MEDIA_TYPES[fmt], headers={"Cache-Control": "private, max-age=86400"}
+    )
 
 
 async def openapi_json(request: Request) -> Response:
@@ -146,9 +148,11 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if isinstance(service.clock, RealClock):
             service.clock.attach(asyncio.get_running_loop())
+        await service.startup()
         try:
             yield
         finally:
+            await service.shutdown()
             if isinstance(service.clock, RealClock):
                 service.clock.attach(None)
 

@@ -96,15 +96,22 @@ OPTIONS = [
         "time-scale",
         "multiply every duration: 1 real time, 0.02 makes them 50x shorter, "
         "0 a manual clock moved only by POST /_mock/clock/advance (default 1)",
-        _scale, 1.0, "F",
+        _scale,
+        1.0,
+        "F",
     ),
     Option("clock-start", "Unix time the clock starts at (default: now)", float, None, "EPOCH"),
-    Option("seed", "seed for ids, timings and results; same seed, same run (default: random)", int, None, "N"),
+    Option(
+        "seed", "seed for ids, timings and results; same seed, same run (default: random)", int, None, "N"
+    ),
     Option(
         "api-key",
         "accept only this Bearer key (repeatable; KEY=ACCOUNT groups keys in one account; "
         "env: comma-separated). Default: any non-empty key, each its own account",
-        str, None, "KEY", repeat=True,
+        str,
+        None,
+        "KEY",
+        repeat=True,
     ),
     Option(
         "allow-private-urls",
@@ -116,16 +123,32 @@ OPTIONS = [
     Option(
         "error-style",
         "error envelope style: current (string codes, newer docs) or legacy (integer codes) (default current)",
-        str, "current", choices=[s.value for s in ErrorStyle],
+        str,
+        "current",
+        choices=[s.value for s in ErrorStyle],
     ),
     Option(
         "foreign-task-status",
         "status for another account's task id: 403 (newer docs) or 404 (default 403)",
-        _foreign, 403, "403|404",
+        _foreign,
+        403,
+        "403|404",
     ),
     Option("task-ttl", "seconds a finished task stays readable (default 86400)", _positive, 86400.0, "S"),
-    Option("max-body-bytes", "largest request body accepted, else 413 (default 1048576)", _positive_int, 1048576, "N"),
-    Option("public-url", "base URL written into result links (default: the URL the client used)", str, None, "URL"),
+    Option(
+        "max-body-bytes",
+        "largest request body accepted, else 413 (default 1048576)",
+        _positive_int,
+        1048576,
+        "N",
+    ),
+    Option(
+        "public-url",
+        "base URL written into result links (default: the URL the client used)",
+        str,
+        None,
+        "URL",
+    ),
     Option("access-log", "log every request (default off: it costs throughput)", flag=True),
 ]
 
@@ -182,14 +205,22 @@ def build_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentPars
             serve.add_argument(f"--{option.name}", action="store_true", default=default, help=text)
         elif option.repeat:
             serve.add_argument(
-                f"--{option.name}", action="append", type=_typed(option), default=None,
-                metavar=option.metavar, help=text,
+                f"--{option.name}",
+                action="append",
+                type=_typed(option),
+                default=None,
+                metavar=option.metavar,
+                help=text,
             )
             serve.set_defaults(**{f"{option.dest}_env": default})
         else:
             serve.add_argument(
-                f"--{option.name}", type=_typed(option), default=default, metavar=option.metavar,
-                choices=option.choices, help=text,
+                f"--{option.name}",
+                type=_typed(option),
+                default=default,
+                metavar=option.metavar,
+                choices=option.choices,
+                help=text,
             )
     commands.add_parser("openapi", help="print the bundled OpenAPI document (JSON)")
     return parser
@@ -219,6 +250,12 @@ def settings_from(args: argparse.Namespace) -> Any:
     )
 
 
+def _say(line: str) -> None:
+    """The CLI's only output channel: one line on stderr (stdout stays free for data)."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 def banner(settings: Any, url: str) -> list[str]:
     clock = "manual" if settings.manual_clock else f"real x{settings.time_scale:g}"
     seed = "random" if settings.seed is None else str(settings.seed)
@@ -245,12 +282,12 @@ def serve(settings: Any) -> int:
         sock.bind((settings.host, settings.port))
     except OSError as exc:
         sock.close()
-        print(f"evolink-mock: cannot listen on {settings.host}:{settings.port}: {exc.strerror}", file=sys.stderr)  # noqa: T201
+        _say(f"evolink-mock: cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
         return Exit.ERROR
     port = sock.getsockname()[1]
     host = f"[{settings.host}]" if family == socket.AF_INET6 else settings.host
     for line in banner(settings, f"http://{host}:{port}"):
-        print(line, file=sys.stderr, flush=True)  # noqa: T201
+        _say(line)
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -261,7 +298,7 @@ def serve(settings: Any) -> int:
     )
     server = uvicorn.Server(config)
     server.run(sockets=[sock])
-    print("evolink-mock stopped", file=sys.stderr, flush=True)  # noqa: T201
+    _say("evolink-mock stopped")
     return Exit.OK
 
 
@@ -275,6 +312,6 @@ def main(argv: list[str] | None = None) -> int:
             return Exit.OK
         settings = settings_from(args)
     except ConfigError as exc:
-        print(str(exc), file=sys.stderr)  # noqa: T201
+        _say(str(exc))
         return Exit.USAGE
     return serve(settings)

@@ -51,7 +51,7 @@ class Planner:
     def result_names(self, account: str, created: int, count: int, fmt: str) -> tuple[str, ...]:
         """Paths shaped like the real result links: ``<ID>/images/YYYY/MM/DD/<hex32>_<i>.<ext>``."""
         day = time.strftime("%Y/%m/%d", time.gmtime(created))
-        stem = "%032x" % self._files.getrandbits(128)
+        stem = f"{self._files.getrandbits(128):032x}"
         folder = account_folder(account)
         return tuple(f"{folder}/images/{day}/{stem}_{i}.{fmt}" for i in range(count))
 

@@ -66,9 +66,7 @@ def compile_schema(schema: Schema) -> Any:
     ``schema`` is usually ``load(name)`` or a copy derived from it at start-up (for example the
     strict-fields variant); references to sibling files resolve through their ``$id``.
     """
-    return jsonschema_rs.validator_for(
-        schema, validate_formats=True, registry=_cached_registry()
-    )
+    return jsonschema_rs.validator_for(schema, validate_formats=True, registry=_cached_registry())
 
 
 @cache

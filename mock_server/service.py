@@ -19,7 +19,7 @@ from .models import DEFAULT_MODEL, ModelSpec, model_spec
 from .planner import Planner
 from .results import ResultCache
 from .store import MemoryStore, Store
-from .tasks import Task, expired
+from .tasks import Outcome, Task, expired
 from .timings import Timings
 from .urlpolicy import UrlPolicy, UrlRefused
 from .validation import BodyValidator
@@ -71,8 +71,7 @@ class FakeService:
         self.results = ResultCache()
         self.counters = Counters()
         self._validators = {
-            name: BodyValidator(request_schema(settings, model_spec(name)))
-            for name in (DEFAULT_MODEL,)
+            name: BodyValidator(request_schema(settings, model_spec(name))) for name in (DEFAULT_MODEL,)
         }
         self._task_id = schema_files.compiled(schema_files.TASK_ID)
 
@@ -81,7 +80,13 @@ class FakeService:
     def authenticate(self, header: str | None) -> Caller:
         return self.accounts.authenticate(header)
 
-    async def create(self, caller: Caller, body: Any) -> Task:
+    async def startup(self) -> None:
+        """Open what the service needs while serving (called by the app's lifespan)."""
+
+    async def shutdown(self) -> None:
+        """Close what ``startup`` opened (called by the app's lifespan)."""
+
+    async def create(self, caller: Caller, body: Any, base_url: str = "") -> Task:
         if not isinstance(body, dict):
             raise InvalidRequest("request body must be a JSON object")
         model = body.get("model", DEFAULT_MODEL)
@@ -94,12 +99,24 @@ class FakeService:
                 await self.policy.check_callback_url(callback_url)
             except UrlRefused as exc:
                 raise InvalidRequest(f"callback_url {exc}", param="callback_url") from None
-        return self._new_task(caller, body, spec)
+        outcome = await self._inspect_images(body["image_urls"])
+        task = self._new_task(caller, body, spec, outcome)
+        self._on_created(task, base_url)
+        return task
 
-    def _new_task(self, caller: Caller, body: dict[str, Any], spec: ModelSpec) -> Task:
+    async def _inspect_images(self, urls: list[str]) -> Outcome | None:
+        """The outcome forced by the input images (a failure), or None when they pass."""
+        return None
+
+    def _on_created(self, task: Task, base_url: str) -> None:
+        """Work that follows a new task (events on the clock, such as its callback)."""
+
+    def _new_task(
+        self, caller: Caller, body: dict[str, Any], spec: ModelSpec, outcome: Outcome | None = None
+    ) -> Task:
         now = self.clock.now()
         created = int(now)
-        plan = self.planner.plan(now, spec)
+        plan = self.planner.plan(now, spec, outcome)
         request = {k: body[k] for k in ("model", "prompt", "image_urls", "callback_url") if k in body}
         task = Task(
             id=self.planner.task_id(created),

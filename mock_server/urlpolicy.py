@@ -132,9 +132,9 @@ class UrlPolicy:
             return
         if cls in RELAXABLE and self.allow_private:
             return
-        hint = " (start the fake with --allow-private-urls for local development)" if (
-            cls in RELAXABLE
-        ) else ""
+        hint = (
+            " (start the fake with --allow-private-urls for local development)" if (cls in RELAXABLE) else ""
+        )
         raise UrlRefused(f"host {host} is a {cls.value} address; internal addresses are forbidden{hint}")
 
     async def classes_of(self, target: Target) -> list[tuple[str, AddressClass]]:
@@ -148,7 +148,9 @@ class UrlPolicy:
             addresses = await self.resolver(target.host, target.port)
         except (OSError, TimeoutError, UnicodeError):
             return []
-        return [(f"{target.host} ({a})", classify(ipaddress.ip_address(a.split("%", 1)[0]))) for a in addresses]
+        return [
+            (f"{target.host} ({a})", classify(ipaddress.ip_address(a.split("%", 1)[0]))) for a in addresses
+        ]
 
     async def check_callback_url(self, url: str) -> None:
         """Raise UrlRefused unless ``url`` is an acceptable callback address at submit time."""

@@ -111,7 +111,9 @@ class BodyValidator:
         elif kind_name == "MaxItems":
             message = f"{where} accepts at most {kind.limit} items (got {len(value)})"
         elif kind_name == "MinItems":
-            message = f"{where} needs at least {kind.limit} item{'s' if kind.limit != 1 else ''} (got {len(value)})"
+            message = (
+                f"{where} needs at least {kind.limit} item{'s' if kind.limit != 1 else ''} (got {len(value)})"
+            )
         elif kind_name in ("Enum", "Constant"):
             options = sub.get("enum") or [sub.get("const")]
             listed = ", ".join(str(o) for o in options)

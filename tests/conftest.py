@@ -20,7 +20,11 @@ START = 1757156493.0
 GENERATE = "/v1/images/generations"
 AUTH = {"Authorization": "Bearer sk-test-owner"}
 IMAGE = "https://images.example.com/cat-1024.png"
-VALID_BODY: dict[str, Any] = {"model": "qwen-image-edit", "prompt": "Replace the background", "image_urls": [IMAGE]}
+VALID_BODY: dict[str, Any] = {
+    "model": "qwen-image-edit",
+    "prompt": "Replace the background",
+    "image_urls": [IMAGE],
+}
 
 
 def _registry() -> Registry:
@@ -45,7 +49,9 @@ DETAIL = schema_validator("task-detail.json")
 ERROR = schema_validator("error.json")
 
 
-def assert_error(response: Any, status: int, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+def assert_error(
+    response: Any, status: int, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
     assert response.status_code == status, response.text
     body = response.json()
     ERROR.validate(body)
@@ -71,7 +77,9 @@ def clock() -> ManualClock:
 def make_client(clock: ManualClock, **settings: Any) -> TestClient:
     resolver = settings.pop("resolver", no_dns)
     options = Settings(time_scale=0, seed=settings.pop("seed", 7), **settings)
-    app = create_app(options, clock=clock, policy=UrlPolicy(allow_private=options.allow_private_urls, resolver=resolver))
+    app = create_app(
+        options, clock=clock, policy=UrlPolicy(allow_private=options.allow_private_urls, resolver=resolver)
+    )
     return TestClient(app)
 
 
@@ -81,7 +89,9 @@ def api(clock: ManualClock) -> Iterator[TestClient]:
         yield client
 
 
-def create(api: TestClient, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> dict[str, Any]:
+def create(
+    api: TestClient, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     response = api.post(GENERATE, json=body or VALID_BODY, headers=headers or AUTH)
     assert response.status_code == 200, response.text
     data: dict[str, Any] = response.json()
