@@ -273,6 +273,13 @@ def banner(settings: Any, url: str) -> list[str]:
 def serve(settings: Any) -> int:
     import uvicorn
 
+    class _Server(uvicorn.Server):
+        """Stops gracefully on SIGINT/SIGTERM and then exits 0, instead of re-raising the signal."""
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            super().handle_exit(sig, frame)
+            self._captured_signals.clear()
+
     from .app import create_app
 
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
@@ -296,7 +303,7 @@ def serve(settings: Any) -> int:
         lifespan="on",
         timeout_graceful_shutdown=5,
     )
-    server = uvicorn.Server(config)
+    server = _Server(config)
     server.run(sockets=[sock])
     _say("evolink-mock stopped")
     return Exit.OK

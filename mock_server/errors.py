@@ -133,7 +133,7 @@ class ServiceUnavailable(ApiError):
 def error_body(exc: ApiError, style: ErrorStyle = ErrorStyle.CURRENT) -> dict[str, Any]:
     """The documented envelope for ``exc``; the only function that builds it."""
     kind = exc.kind
-    legacy = style is ErrorStyle.LEGACY
+    legacy = style == ErrorStyle.LEGACY
     inner: dict[str, Any] = {
         "code": kind.status if legacy else kind.code,
         "message": exc.message,

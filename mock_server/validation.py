@@ -51,6 +51,15 @@ def _subschema(schema: Schema, schema_path: list[str | int]) -> Schema:
     return node if isinstance(node, dict) else {}
 
 
+def _is_text(value: Any) -> bool:
+    """False when ``value`` holds a string that cannot be encoded as UTF-8 (a lone surrogate)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class BodyValidator:
     """A compiled request schema plus the wording of its failures."""
 
@@ -60,9 +69,20 @@ class BodyValidator:
         self._order = {name: i for i, name in enumerate(schema.get("properties", {}))}
 
     def validate(self, body: Any) -> None:
-        if self._compiled.is_valid(body):
-            return
-        errors = list(self._compiled.iter_errors(body))
+        try:
+            if self._compiled.is_valid(body):
+                return
+            errors = list(self._compiled.iter_errors(body))
+        except UnicodeEncodeError:  # a JSON escape such as "\ud800": valid JSON, not valid text
+            field = (
+                next((k for k, v in body.items() if not _is_text(v)), None)
+                if isinstance(body, dict)
+                else None
+            )
+            raise InvalidRequest(
+                f"{field or 'request body'} contains an invalid Unicode escape (a lone surrogate)",
+                param=field,
+            ) from None
         errors.sort(key=self._rank)
         raise self._explain(errors[0], body)
 
