@@ -117,7 +117,9 @@ class FakeService:
         now = self.clock.now()
         created = int(now)
         plan = self.planner.plan(now, spec, outcome)
-        request = {k: body[k] for k in ("model", "prompt", "image_urls", "callback_url") if k in body}
+        request: dict[str, Any] = {
+            k: body[k] for k in ("model", "prompt", "image_urls", "callback_url") if k in body
+        }
         task = Task(
             id=self.planner.task_id(created),
             account=caller.account,
