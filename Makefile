@@ -1,11 +1,13 @@
-# Everything a fresh machine needs: `make serve` runs the fake, `make test` runs the whole suite.
+# Everything a fresh machine needs: `make serve` runs the fake, `make test` runs the whole suite,
+# `make bench` measures the fake against a bare-Starlette ceiling (bench/README.md; ARGS=--quick).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+BENCH_STAMP := $(VENV)/.bench-stamp
 ARGS   ?=
 
-.PHONY: install serve test lint check clean
+.PHONY: install serve test lint check bench clean
 
 install: $(STAMP)
 
@@ -18,15 +20,26 @@ $(STAMP): pyproject.toml
 serve: $(STAMP)
 	$(BIN)/evolink-mock serve $(ARGS)
 
+# Two runs: the fake's own tests (testpaths), then the contract suite against the in-process fake
+# (contract_tests/ has its own plugin options). Both run even if the first fails.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest; fake=$$?; $(BIN)/python -m pytest contract_tests; contract=$$?; \
+	test $$fake -eq 0 && test $$contract -eq 0
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy mock_server
+	$(BIN)/mypy mock_server contract_tests
 
 check: lint test
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+# wrk comes from the OS packages: bench/run.py installs it with apt-get when missing and it can.
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench.run $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache .mypy_cache

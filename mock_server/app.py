@@ -11,23 +11,24 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import anyio
+import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from . import control, results
+from . import control, deviations, results
 from .clock import Clock, RealClock
 from .config import Settings
-from .errors import ApiError, InternalError, MethodNotAllowed, NotFound, error_bytes
+from .errors import ApiError, InternalError, MethodNotAllowed, NotFound, error_body, error_bytes
 from .http import JSON_TYPE, json_response, read_json
 from .openapi import bundled_bytes
 from .request_id import RequestIdMiddleware
 from .service import FakeService
 from .store import Store
 from .tasks import TaskStatus, created_body, detail_body
+from .timings import Timings
 from .urlpolicy import UrlPolicy
 
 log = logging.getLogger(__name__)
@@ -51,14 +52,16 @@ async def create_task(request: Request) -> Response:
     caller = service.authenticate(request.headers.get("authorization"))
     body = await read_json(request, service.settings.max_body_bytes)
     task = await service.create(caller, body, base_url(request))
-    return json_response(created_body(task))
+    return json_response(deviations.created(created_body(task), service.settings.deviations))
 
 
 async def get_task(request: Request) -> Response:
     service = service_of(request)
     caller = service.authenticate(request.headers.get("authorization"))
     task = service.get(caller, request.path_params["task_id"])
-    return json_response(detail_body(task, service.clock.now(), base_url(request)))
+    now = service.clock.now()
+    body = detail_body(task, now, base_url(request))
+    return json_response(deviations.detail(body, task, now, service.settings.deviations))
 
 
 async def result_file(request: Request) -> Response:
@@ -77,9 +80,7 @@ async def result_file(request: Request) -> Response:
     fmt = name.rsplit(".", 1)[-1]
     data = service.results.get(name)
     if data is None:
-        data = await anyio.to_thread.run_sync(
-            results.render, task.id, str(task.request.get("prompt", "")), index, fmt
-        )
+        data = await service.render_result(task, index, fmt)
         service.results.put(name, data)
     return Response(
         data, media_type=results.MEDIA_TYPES[fmt], headers={"Cache-Control": "private, max-age=86400"}
@@ -113,6 +114,9 @@ async def render_error(request: Request, exc: Exception) -> Response:
     headers = dict(exc.headers)
     if exc.status == 405:
         headers.setdefault("Allow", ", ".join(_allowed_methods(request)))
+    if service.settings.deviations:
+        body = deviations.error(error_body(exc, service.settings.error_style), service.settings.deviations)
+        return json_response(body, exc.status, headers)
     return Response(
         error_bytes(exc, service.settings.error_style),
         status_code=exc.status,
@@ -139,10 +143,26 @@ def create_app(
     clock: Clock | None = None,
     store: Store | None = None,
     policy: UrlPolicy | None = None,
+    callback_transport: httpx.AsyncBaseTransport | None = None,
+    image_transport: httpx.AsyncBaseTransport | None = None,
+    timings: Timings | None = None,
 ) -> Starlette:
-    """Build one fake from its settings; every resource is passed in or built here."""
+    """Build one fake from its settings; every resource is passed in or built here.
+
+    ``callback_transport`` replaces the network under callback deliveries (tests pass an
+    ``httpx.MockTransport``); the URL policy is still applied on top of it. ``image_transport``
+    does the same for input-image fetches; ``timings`` replaces the documented durations.
+    """
     settings = settings or Settings()
-    service = FakeService(settings, clock=clock, store=store, policy=policy)
+    service = FakeService(
+        settings,
+        clock=clock,
+        store=store,
+        policy=policy,
+        timings=timings,
+        callback_transport=callback_transport,
+        image_transport=image_transport,
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -162,5 +182,6 @@ def create_app(
         exception_handlers={Exception: render_error, HTTPException: render_error, ApiError: render_error},
     )
     app.state.service = service
-    app.add_middleware(RequestIdMiddleware)
+    if deviations.request_ids(settings.deviations):
+        app.add_middleware(RequestIdMiddleware)
     return app

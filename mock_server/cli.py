@@ -9,12 +9,14 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import ssl
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from .config import ImageCheck, ImageErrors
 from .errors import ConfigError, ErrorStyle
 
 ENV_PREFIX = "EVOLINK_MOCK_"
@@ -69,6 +71,23 @@ def _flag(text: str) -> bool:
     raise ValueError("must be true or false")
 
 
+def _pem_file(text: str) -> str:
+    try:
+        ssl.create_default_context(cafile=text)
+    except FileNotFoundError:
+        raise ValueError(f"must be an existing PEM file (no such file: {text})") from None
+    except (ssl.SSLError, OSError):
+        raise ValueError(f"must be a PEM file of CA certificates: {text} is not one") from None
+    return text
+
+
+def _webhook_secret(text: str) -> str:
+    from .webhook_signing import decode_secret
+
+    decode_secret(text)  # ValueError saying the expected form
+    return text
+
+
 @dataclass(frozen=True)
 class Option:
     name: str
@@ -119,6 +138,36 @@ OPTIONS = [
         "and plain http for them only",
         flag=True,
     ),
+    Option(
+        "callback-ca",
+        "PEM file of CAs trusted for HTTPS callbacks besides the default ones, e.g. a test "
+        "receiver's trustme CA (default: none)",
+        _pem_file,
+        None,
+        "FILE",
+    ),
+    Option(
+        "callback-secret",
+        "sign callbacks the Standard Webhooks way (webhook-id, webhook-timestamp, webhook-signature) "
+        "with this whsec_<base64> secret; a fake-only aid, Evolink does not sign (default: unsigned)",
+        _webhook_secret,
+        None,
+        "SECRET",
+    ),
+    Option(
+        "callback-concurrency",
+        "callback attempts in flight at once across tasks; one task's are always sequential (default 16)",
+        _positive_int,
+        16,
+        "N",
+    ),
+    Option(
+        "callback-log-size",
+        "callback attempts kept for GET /_mock/callbacks, oldest dropped first (default 10000)",
+        _positive_int,
+        10000,
+        "N",
+    ),
     Option("strict-fields", "reject unknown request fields (default: accept and ignore them)", flag=True),
     Option(
         "error-style",
@@ -150,6 +199,31 @@ OPTIONS = [
         "URL",
     ),
     Option("access-log", "log every request (default off: it costs throughput)", flag=True),
+    Option(
+        "image-check",
+        "on: fetch every image URL and check format, pixels and size; off (RELAXATION, no network): "
+        "check only the URL's extension (default on)",
+        str,
+        "on",
+        choices=[c.value for c in ImageCheck],
+    ),
+    Option(
+        "image-errors",
+        "where a bad image surfaces: task (accepted, the task fails with image_processing_error or "
+        "image_dimension_mismatch) or submit (400, or 413 for a file too large) (default task)",
+        str,
+        "task",
+        choices=[e.value for e in ImageErrors],
+    ),
+    Option(
+        "deviate",
+        "TESTING THE TESTS: break the contract in this named way (repeatable; env: comma-separated; "
+        "names in mock_server/deviations.py). Default: none",
+        str,
+        None,
+        "NAME",
+        repeat=True,
+    ),
 ]
 
 
@@ -244,10 +318,24 @@ def settings_from(args: argparse.Namespace) -> Any:
         error_style=ErrorStyle(args.error_style),
         foreign_task_status=args.foreign_task_status,
         task_ttl=args.task_ttl,
+        callback_ca=args.callback_ca,
+        callback_secret=args.callback_secret,
+        callback_concurrency=args.callback_concurrency,
+        callback_log_size=args.callback_log_size,
         max_body_bytes=args.max_body_bytes,
         public_url=args.public_url.rstrip("/") if args.public_url else None,
         access_log=args.access_log,
+        image_check=ImageCheck(args.image_check),
+        image_errors=ImageErrors(args.image_errors),
+        deviations=_deviations(args.deviate if args.deviate is not None else args.deviate_env),
     )
+
+
+def _deviations(names: list[str]) -> tuple[str, ...]:
+    from . import deviations
+
+    deviations.check(names)
+    return tuple(dict.fromkeys(names))
 
 
 def _say(line: str) -> None:
@@ -265,8 +353,20 @@ def banner(settings: Any, url: str) -> list[str]:
         lines.append("RELAXED allow-private-urls (loopback/private hosts and plain http for them accepted)")
     if settings.strict_fields:
         lines.append("STRICT strict-fields (unknown request fields rejected)")
+    if settings.callback_ca:
+        lines.append(f"callback-ca {settings.callback_ca} (trusted for HTTPS callbacks)")
+    if settings.callback_secret:
+        lines.append("callback-secret set: callbacks signed (Standard Webhooks; a fake-only aid)")
     if settings.error_style is not ErrorStyle.CURRENT:
         lines.append(f"error-style={settings.error_style.value}")
+    if settings.image_check == ImageCheck.OFF:
+        lines.append("RELAXED image-check=off (image URLs not fetched; only their extension is checked)")
+    if settings.image_errors == ImageErrors.SUBMIT:
+        lines.append("image-errors=submit (bad images answered 400/413 at submit, not as failed tasks)")
+    if settings.deviations:
+        from . import deviations
+
+        lines += deviations.banner(settings.deviations)
     return lines
 
 
@@ -291,6 +391,7 @@ def serve(settings: Any) -> int:
         sock.close()
         _say(f"evolink-mock: cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
         return Exit.ERROR
+    sock.listen(2048)  # connections queue from now on: a client may connect as soon as the banner shows
     port = sock.getsockname()[1]
     host = f"[{settings.host}]" if family == socket.AF_INET6 else settings.host
     for line in banner(settings, f"http://{host}:{port}"):

@@ -7,11 +7,26 @@ environment variables overridden by command-line options.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from .errors import ErrorStyle
 
 MAX_BODY_BYTES = 1024 * 1024
 """Largest request body accepted (413 above); the real gateway's limit is undocumented."""
+
+
+class ImageCheck(StrEnum):
+    ON = "on"
+    """Fetch every image URL and check the bytes (the default)."""
+    OFF = "off"
+    """Fetch nothing; check the URL's extension only (for work without a network)."""
+
+
+class ImageErrors(StrEnum):
+    TASK = "task"
+    """Accept the request; the task fails (image_processing_error / image_dimension_mismatch)."""
+    SUBMIT = "submit"
+    """Reject at submit: 400 invalid_request, or 413 request_too_large for a file over the limit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +50,18 @@ class Settings:
     task_ttl: float = 86400.0
     user_group: str = "default"
     access_log: bool = False
+    callback_ca: str | None = None
+    """PEM file of CAs trusted for HTTPS callbacks besides the default ones (e.g. a trustme CA)."""
+    callback_secret: str | None = field(default=None, repr=False)
+    """Standard Webhooks secret (whsec_<base64>): sign callbacks. A fake-only aid; Evolink does not sign."""
+    callback_concurrency: int = 16
+    """Callback attempts in flight at once across tasks (one task's attempts are always sequential)."""
+    callback_log_size: int = 10000
+    """Callback attempts kept for GET /_mock/callbacks; the oldest are dropped first."""
+    image_check: ImageCheck = ImageCheck.ON
+    image_errors: ImageErrors = ImageErrors.TASK
+    deviations: tuple[str, ...] = ()
+    """Named deviations from the contract (mock_server/deviations.py), to test the contract tests."""
     extra: dict[str, object] = field(default_factory=dict)
 
     @property

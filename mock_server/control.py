@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from . import schema_files
+from . import callback_routes, fixture_routes, schema_files
 from .errors import TaskNotFound
 from .http import json_response, read_json
 from .tasks import Task, detail_body, view_at
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 PREFIX = "/_mock"
 
 _ADVANCE = BodyValidator(schema_files.load("mock/clock-advance.json"))
+_WAIT = bool(schema_files.load("mock/clock-advance.json")["properties"]["wait"]["default"])
+_WAIT_TIMEOUT = float(schema_files.load("mock/clock-advance.json")["properties"]["wait_timeout"]["default"])
 _SET = BodyValidator(schema_files.load("mock/clock-set.json"))
 
 
@@ -44,12 +46,23 @@ def clock_state(service: FakeService) -> dict[str, Any]:
         "mode": clock.mode,
         "time_scale": clock.time_scale,
         "pending_events": clock.pending_timers(),
+        "callbacks_in_flight": service.callbacks.in_flight(),
     }
 
 
 async def health(request: Request) -> Response:
     service = _service(request)
-    return json_response({"status": "ok", "tasks": len(service.store), "clock": clock_state(service)})
+    return json_response(
+        {
+            "status": "ok",
+            "tasks": len(service.store),
+            "clock": clock_state(service),
+            # what a client (the contract tests) may rely on: strict URLs? unknown keys refused?
+            "allow_private_urls": service.settings.allow_private_urls,
+            "open_auth": service.accounts.open,
+            "image_check": str(service.settings.image_check),
+        }
+    )
 
 
 async def get_clock(request: Request) -> Response:
@@ -60,7 +73,12 @@ async def advance_clock(request: Request) -> Response:
     service = _service(request)
     body = await read_json(request, service.settings.max_body_bytes)
     _ADVANCE.validate(body)
-    service.clock.advance(float(body["seconds"]))
+    if body.get("wait", _WAIT):  # step event by event, letting callback attempts finish (docs/callbacks.md)
+        await service.callbacks.advance(
+            float(body["seconds"]), float(body.get("wait_timeout", _WAIT_TIMEOUT))
+        )
+    else:
+        service.clock.advance(float(body["seconds"]))
     return json_response(clock_state(service))
 
 
@@ -133,4 +151,6 @@ def routes() -> list[BaseRoute]:
         Route(f"{PREFIX}/tasks", list_tasks, methods=["GET"]),
         Route(f"{PREFIX}/tasks/{{task_id}}", get_task, methods=["GET"]),
         Route(f"{PREFIX}/reset", reset, methods=["POST"]),
+        *callback_routes.routes(PREFIX),
+        *fixture_routes.routes(PREFIX),
     ]

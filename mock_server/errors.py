@@ -12,6 +12,7 @@ Tree::
         TaskNotFound          404 task_not_found
         NotFound              404 not_found        (no such route or file)
         MethodNotAllowed      405 method_not_allowed
+        IdempotencyConflict   409 idempotency_conflict
         RequestTooLarge       413 request_too_large
         RateLimited           429 rate_limit_exceeded
         InternalError         500 internal_error
@@ -62,9 +63,11 @@ class ApiError(MockError):
         param: str | None = None,
         headers: dict[str, str] | None = None,
         fallback_suggestion: str | None = None,
+        code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
+        self.code = code or self.kind.code
         self.param = param
         self.headers = headers or {}
         self.fallback_suggestion = fallback_suggestion
@@ -110,6 +113,10 @@ class MethodNotAllowed(ApiError):
     kind = _kind(405, "method_not_allowed", "invalid_request_error", "invalid_request_error")
 
 
+class IdempotencyConflict(ApiError):
+    kind = _kind(409, "idempotency_conflict", "invalid_request_error", "invalid_request_error")
+
+
 class RequestTooLarge(ApiError):
     kind = _kind(413, "request_too_large", "request_too_large_error", "request_too_large_error")
 
@@ -130,12 +137,28 @@ class ServiceUnavailable(ApiError):
     kind = _kind(503, "service_unavailable", "service_unavailable_error", "service_unavailable_error")
 
 
+ERROR_BY_STATUS: dict[int, type[ApiError]] = {
+    400: InvalidRequest,
+    401: Unauthorized,
+    402: InsufficientQuota,
+    403: PermissionDenied,
+    404: NotFound,
+    409: IdempotencyConflict,
+    413: RequestTooLarge,
+    429: RateLimited,
+    500: InternalError,
+    502: UpstreamError,
+    503: ServiceUnavailable,
+}
+"""The error class a scenario's ``reject`` status stands for."""
+
+
 def error_body(exc: ApiError, style: ErrorStyle = ErrorStyle.CURRENT) -> dict[str, Any]:
     """The documented envelope for ``exc``; the only function that builds it."""
     kind = exc.kind
     legacy = style == ErrorStyle.LEGACY
     inner: dict[str, Any] = {
-        "code": kind.status if legacy else kind.code,
+        "code": kind.status if legacy else exc.code,
         "message": exc.message,
         "type": kind.legacy_type if legacy else kind.type,
         "param": exc.param,

@@ -31,11 +31,11 @@ def bundle() -> dict[str, Any]:
 
     def target(ref: str, base_file: str | None) -> str:
         file_part, _, fragment = ref.partition("#")
-        if not file_part:
+        if not file_part:  # a reference inside the file itself
             if base_file is None:
                 return ref
-            file_part = base_file
-        if file_part.startswith("https://"):
+            name = base_file
+        elif file_part.startswith("https://"):
             name = id_to_file[file_part]
         elif base_file is not None and "/" in base_file:
             name = base_file.rsplit("/", 1)[0] + "/" + file_part

@@ -12,12 +12,15 @@ import random
 import string
 import time
 
+from .image_limits import IMAGE_DIMENSION_MISMATCH, IMAGE_PROCESSING_ERROR
 from .models import ModelSpec
-from .tasks import Completed, Outcome, TaskPlan
+from .tasks import Completed, Failed, Outcome, TaskPlan
 from .timings import Timings
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 _ACCOUNT_ALPHABET = string.ascii_uppercase + string.digits
+INPUT_FAILURE_CODES = frozenset({IMAGE_PROCESSING_ERROR, IMAGE_DIMENSION_MISMATCH})
+"""Failures of the inputs: the task fails soon after it starts, at progress 0."""
 
 
 class Planner:
@@ -40,6 +43,9 @@ class Planner:
     def plan(self, now: float, spec: ModelSpec, outcome: Outcome | None = None) -> TaskPlan:
         t = self.timings
         queue = self._plans.uniform(*t.queue_seconds)
+        if isinstance(outcome, Failed) and outcome.code in INPUT_FAILURE_CODES:
+            failing = self._plans.uniform(*t.input_failure_seconds)  # same draw count: streams stay aligned
+            return TaskPlan(now, now + queue, now + queue + failing, outcome, final_progress=0)
         processing = spec.estimated_time * self._plans.uniform(*t.processing_fraction)
         return TaskPlan(
             created_at=now,

@@ -10,11 +10,17 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from . import schema_files
+import anyio
+import httpx
+
+from . import deviations, results, schema_files
 from .auth import Accounts, Caller
+from .callbacks import CallbackOptions, Callbacks
 from .clock import Clock, ManualClock, RealClock
-from .config import Settings
+from .config import ImageCheck, ImageErrors, Settings
 from .errors import InvalidRequest, InvalidTaskId, PermissionDenied, TaskNotFound
+from .image_limits import ImageLimits
+from .images import ImageChecker, failed_outcome, submit_error
 from .models import DEFAULT_MODEL, ModelSpec, model_spec
 from .planner import Planner
 from .results import ResultCache
@@ -43,6 +49,7 @@ def request_schema(settings: Settings, spec: ModelSpec) -> schema_files.Schema:
         callback = schema["properties"]["callback_url"]
         callback["pattern"] = "^[Hh][Tt][Tt][Pp][Ss]?://"
         callback["x-pattern-message"] = "must be an https:// (or, relaxed, http://) URL"
+    deviations.adjust_request_schema(schema, settings.deviations)
     return schema
 
 
@@ -60,16 +67,38 @@ class FakeService:
         store: Store | None = None,
         policy: UrlPolicy | None = None,
         timings: Timings | None = None,
+        callback_transport: httpx.AsyncBaseTransport | None = None,
+        image_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock if clock is not None else make_clock(settings)
         self.store: Store = store if store is not None else MemoryStore()
         self.accounts = Accounts.from_options(list(settings.api_keys))
-        self.policy = policy or UrlPolicy(allow_private=settings.allow_private_urls)
-        self.timings = timings or Timings.documented(task_ttl=settings.task_ttl)
+        self.policy = deviations.url_policy(
+            policy or UrlPolicy(allow_private=settings.allow_private_urls), settings.deviations
+        )
+        self.timings = deviations.timings(
+            timings or Timings.documented(task_ttl=settings.task_ttl), settings.deviations
+        )
         self.planner = Planner(settings.seed, self.timings)
         self.results = ResultCache()
         self.counters = Counters()
+        self.images = ImageChecker(
+            ImageLimits.from_schema(model_spec(DEFAULT_MODEL).schema),
+            self.policy,
+            self.clock,
+            self.timings,
+            fetch=settings.image_check == ImageCheck.ON,
+            transport=image_transport,
+        )
+        self.callbacks = Callbacks(
+            self.clock,
+            lambda task_id: self.store.get(task_id),
+            self.policy,
+            self.timings,
+            CallbackOptions.from_settings(settings),
+            transport=callback_transport,
+        )
         self._validators = {
             name: BodyValidator(request_schema(settings, model_spec(name))) for name in (DEFAULT_MODEL,)
         }
@@ -78,13 +107,18 @@ class FakeService:
     # -- public API operations -------------------------------------------------------------
 
     def authenticate(self, header: str | None) -> Caller:
-        return self.accounts.authenticate(header)
+        anonymous = deviations.anonymous_caller(header, self.settings.deviations)
+        return anonymous or self.accounts.authenticate(header)
 
     async def startup(self) -> None:
         """Open what the service needs while serving (called by the app's lifespan)."""
+        await self.callbacks.startup()
+        await self.images.open()
 
     async def shutdown(self) -> None:
         """Close what ``startup`` opened (called by the app's lifespan)."""
+        await self.callbacks.shutdown()
+        await self.images.aclose()
 
     async def create(self, caller: Caller, body: Any, base_url: str = "") -> Task:
         if not isinstance(body, dict):
@@ -105,11 +139,19 @@ class FakeService:
         return task
 
     async def _inspect_images(self, urls: list[str]) -> Outcome | None:
-        """The outcome forced by the input images (a failure), or None when they pass."""
-        return None
+        """The outcome forced by the input images (a failure), or None when they pass; with
+        ``--image-errors submit`` a failure is raised as the 400/413 instead."""
+        rejections = await self.images.check(urls)
+        if not rejections:
+            return None
+        if self.settings.image_errors == ImageErrors.SUBMIT:
+            raise submit_error(rejections)
+        return failed_outcome(rejections)
 
     def _on_created(self, task: Task, base_url: str) -> None:
         """Work that follows a new task (events on the clock, such as its callback)."""
+        if deviations.sends_callbacks(self.settings.deviations):
+            self.callbacks.schedule(task, base_url)
 
     def _new_task(
         self, caller: Caller, body: dict[str, Any], spec: ModelSpec, outcome: Outcome | None = None
@@ -154,6 +196,16 @@ class FakeService:
             raise PermissionDenied("Access denied: this task belongs to another account", param="task_id")
         return task
 
+    async def render_result(self, task: Task, index: int, fmt: str) -> bytes:
+        """A result file drawn from the task's first input image when it can be had (see
+        ``results.render``), else from the task alone."""
+        urls = task.request.get("image_urls") or []
+        info = await self.images.info(urls[0]) if urls else None
+        size = results.result_size(info.width, info.height) if info else results.RESULT_SIZE
+        source = info.thumbnail if info else None
+        prompt = str(task.request.get("prompt", ""))
+        return await anyio.to_thread.run_sync(results.render, task.id, prompt, index, fmt, size, source)
+
     def results_ttl(self, task: Task) -> float:
         return model_spec(task.model).result_ttl
 
@@ -168,8 +220,10 @@ class FakeService:
         return task
 
     def reset(self) -> None:
+        self.callbacks.reset()
         self.store.clear()
         self.results.clear()
+        self.images.clear()
         self.planner.reset()
         self.counters = Counters()
         reset = getattr(self.clock, "reset", None)

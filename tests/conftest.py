@@ -7,13 +7,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 from referencing import Registry, Resource
 from starlette.testclient import TestClient
 
 from mock_server import ManualClock, Settings, create_app
+from mock_server.config import ImageCheck
 from mock_server.urlpolicy import UrlPolicy
+
+from .loopback_images import ImageServer
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 START = 1757156493.0
@@ -69,18 +73,57 @@ async def no_dns(host: str, port: int) -> list[str]:
     raise OSError(f"test resolver: {host} does not resolve")
 
 
+def _no_callback_network(request: httpx.Request) -> httpx.Response:
+    raise httpx.ConnectError(f"tests: callback to {request.url} not sent", request=request)
+
+
+NO_CALLBACK_NETWORK = httpx.MockTransport(_no_callback_network)
+"""make_client's callbacks go nowhere (connect_error) unless a test passes ``callback_transport``
+(``None`` for the real network, as the loopback receiver tests do): a public callback URL in a test
+never leaves the process."""
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """``@pytest.mark.anyio`` tests run on asyncio (the loop the fake serves on)."""
+    return "asyncio"
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(START)
 
 
 def make_client(clock: ManualClock, **settings: Any) -> TestClient:
+    """The fake on ``clock``. Image URLs are not fetched unless a test passes
+    ``image_check=ImageCheck.ON`` (tests/test_images*.py do, against a loopback server)."""
     resolver = settings.pop("resolver", no_dns)
+    extra = {
+        k: settings.pop(k) for k in ("timings", "image_transport", "callback_transport") if k in settings
+    }
+    extra.setdefault("callback_transport", NO_CALLBACK_NETWORK)
+    settings.setdefault("image_check", ImageCheck.OFF)
     options = Settings(time_scale=0, seed=settings.pop("seed", 7), **settings)
     app = create_app(
-        options, clock=clock, policy=UrlPolicy(allow_private=options.allow_private_urls, resolver=resolver)
+        options,
+        clock=clock,
+        policy=UrlPolicy(allow_private=options.allow_private_urls, resolver=resolver),
+        **extra,
     )
     return TestClient(app)
+
+
+@pytest.fixture(scope="session")
+def image_server_session() -> Iterator[ImageServer]:
+    with ImageServer.running() as server:
+        yield server
+
+
+@pytest.fixture
+def image_server(image_server_session: ImageServer) -> ImageServer:
+    """The loopback image server (tests/loopback_images.py), its counters and files reset."""
+    image_server_session.reset()
+    return image_server_session
 
 
 @pytest.fixture

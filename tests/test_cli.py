@@ -26,7 +26,7 @@ def running(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[sub
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "EVOLINK_MOCK_IMAGE_CHECK": "off", **(env or {})},  # no fetch of example URLs
     )
     try:
         assert process.stderr is not None
@@ -43,14 +43,9 @@ def running(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[sub
 
 
 def wait_healthy(base: str) -> None:
-    with httpx.Client(base_url=base, timeout=5) as client:
-        for _ in range(200):
-            try:
-                if client.get("/_mock/health").status_code == 200:
-                    return
-            except httpx.TransportError:
-                continue
-    raise AssertionError("server never became healthy")
+    """The socket listens before the banner is printed, so one request waits for the server."""
+    with httpx.Client(base_url=base, timeout=30) as client:
+        assert client.get("/_mock/health").status_code == 200
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
