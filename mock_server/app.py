@@ -18,13 +18,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from . import control, deviations, results
+from . import account_routes, control, deviations, faults, idempotency, results, scenarios
 from .clock import Clock, RealClock
 from .config import Settings
 from .errors import ApiError, InternalError, MethodNotAllowed, NotFound, error_body, error_bytes
 from .http import JSON_TYPE, json_response, read_json
 from .openapi import bundled_bytes
 from .request_id import RequestIdMiddleware
+from .scenarios import Endpoint, Scenario
 from .service import FakeService
 from .store import Store
 from .tasks import TaskStatus, created_body, detail_body
@@ -47,21 +48,38 @@ def base_url(request: Request) -> str:
     return (configured or str(request.base_url)).rstrip("/")
 
 
+async def with_network(response: Response, scenario: Scenario | None) -> Response:
+    """The scenario's network outcome (latency, dropped or broken body) applied to ``response``."""
+    if scenario is None or scenario.network is None:
+        return response
+    return await faults.apply(response, scenario.network.latency_seconds, scenario.network.fault)
+
+
 async def create_task(request: Request) -> Response:
     service = service_of(request)
     caller = service.authenticate(request.headers.get("authorization"))
     body = await read_json(request, service.settings.max_body_bytes)
-    task = await service.create(caller, body, base_url(request))
-    return json_response(deviations.created(created_body(task), service.settings.deviations))
+    created = await service.create(
+        caller,
+        body,
+        base_url(request),
+        scenario_header=request.headers.get(scenarios.HEADER),
+        idempotency_key=request.headers.get(idempotency.HEADER),
+    )
+    headers = {idempotency.REPLAYED_HEADER: "true"} if created.replayed else None
+    payload = deviations.created(created_body(created.task), service.settings.deviations)
+    return await with_network(json_response(payload, headers=headers), created.scenario)
 
 
 async def get_task(request: Request) -> Response:
     service = service_of(request)
     caller = service.authenticate(request.headers.get("authorization"))
+    scenario = service.scenario_for(Endpoint.GET, caller, request.headers.get(scenarios.HEADER))
     task = service.get(caller, request.path_params["task_id"])
     now = service.clock.now()
     body = detail_body(task, now, base_url(request))
-    return json_response(deviations.detail(body, task, now, service.settings.deviations))
+    response = json_response(deviations.detail(body, task, now, service.settings.deviations))
+    return await with_network(response, scenario)
 
 
 async def result_file(request: Request) -> Response:
@@ -95,6 +113,7 @@ def routes() -> list[BaseRoute]:
     return [
         Route(GENERATE_PATH, create_task, methods=["POST"]),
         Route(TASK_PATH, get_task, methods=["GET"]),
+        *account_routes.routes(),
         Route("/openapi.json", openapi_json, methods=["GET"]),
         *control.routes(),
         Route("/{folder}/images/{year}/{month}/{day}/{file}", result_file, methods=["GET"]),

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from .config import ImageCheck, ImageErrors
+from .config import CancelledStatus, ImageCheck, ImageErrors
 from .errors import ConfigError, ErrorStyle
 
 ENV_PREFIX = "EVOLINK_MOCK_"
@@ -53,6 +53,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise ValueError("must be > 0")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError("must be a number >= 0")
     return value
 
 
@@ -216,6 +223,29 @@ OPTIONS = [
         choices=[e.value for e in ImageErrors],
     ),
     Option(
+        "credits",
+        "starting balance of every account, in credits (default 1000000)",
+        _non_negative,
+        1_000_000.0,
+        "N",
+    ),
+    Option(
+        "rate-limit",
+        "per-key create limit on the clock, e.g. 10/60 for 10 per 60 s; 429 with Retry-After "
+        "beyond it (default: none, the docs give no numbers)",
+        str,
+        None,
+        "N/S",
+    ),
+    Option("scenarios", "YAML or JSON file of scenarios to load at start-up", str, None, "FILE"),
+    Option(
+        "cancelled-status",
+        "how a cancelled task reads: failed (with request_cancelled) or cancelled (default failed)",
+        str,
+        "failed",
+        choices=[c.value for c in CancelledStatus],
+    ),
+    Option(
         "deviate",
         "TESTING THE TESTS: break the contract in this named way (repeatable; env: comma-separated; "
         "names in mock_server/deviations.py). Default: none",
@@ -327,8 +357,28 @@ def settings_from(args: argparse.Namespace) -> Any:
         access_log=args.access_log,
         image_check=ImageCheck(args.image_check),
         image_errors=ImageErrors(args.image_errors),
+        credits=args.credits,
+        rate_limit=_rate_limit(args.rate_limit),
+        scenarios_file=_scenarios(args.scenarios),
+        cancelled_status=CancelledStatus(args.cancelled_status),
         deviations=_deviations(args.deviate if args.deviate is not None else args.deviate_env),
     )
+
+
+def _rate_limit(text: str | None) -> str | None:
+    from .ratelimit import RateLimit
+
+    if text is not None:
+        RateLimit.parse(text)  # fail at start-up with one line, not at the first request
+    return text
+
+
+def _scenarios(path: str | None) -> str | None:
+    from .scenarios import read_file
+
+    if path is not None:
+        read_file(path)  # a broken file stops start-up with the line and key at fault
+    return path
 
 
 def _deviations(names: list[str]) -> tuple[str, ...]:
@@ -363,6 +413,12 @@ def banner(settings: Any, url: str) -> list[str]:
         lines.append("RELAXED image-check=off (image URLs not fetched; only their extension is checked)")
     if settings.image_errors == ImageErrors.SUBMIT:
         lines.append("image-errors=submit (bad images answered 400/413 at submit, not as failed tasks)")
+    if settings.rate_limit:
+        lines.append(f"rate-limit={settings.rate_limit} creates per key (429 beyond it)")
+    if settings.scenarios_file:
+        lines.append(f"scenarios from {settings.scenarios_file}")
+    if settings.cancelled_status == CancelledStatus.CANCELLED:
+        lines.append("cancelled-status=cancelled (cancelled tasks read the literal status cancelled)")
     if settings.deviations:
         from . import deviations
 

@@ -15,6 +15,13 @@ MAX_BODY_BYTES = 1024 * 1024
 """Largest request body accepted (413 above); the real gateway's limit is undocumented."""
 
 
+class CancelledStatus(StrEnum):
+    FAILED = "failed"
+    """A cancelled task reads failed with error.code request_cancelled (the documented statuses)."""
+    CANCELLED = "cancelled"
+    """A cancelled task reads the literal status cancelled (callbacks and official clients use it)."""
+
+
 class ImageCheck(StrEnum):
     ON = "on"
     """Fetch every image URL and check the bytes (the default)."""
@@ -60,6 +67,13 @@ class Settings:
     """Callback attempts kept for GET /_mock/callbacks; the oldest are dropped first."""
     image_check: ImageCheck = ImageCheck.ON
     image_errors: ImageErrors = ImageErrors.TASK
+    credits: float = 1_000_000.0
+    """Starting balance of every account: generous, so local work never runs dry."""
+    rate_limit: str | None = None
+    """Per-key create limit N/SECONDS on the clock (e.g. 10/60); None: no limit (the default)."""
+    scenarios_file: str | None = None
+    """YAML or JSON file of scenarios loaded at start-up (schemas/mock/scenarios.json)."""
+    cancelled_status: CancelledStatus = CancelledStatus.FAILED
     deviations: tuple[str, ...] = ()
     """Named deviations from the contract (mock_server/deviations.py), to test the contract tests."""
     extra: dict[str, object] = field(default_factory=dict)

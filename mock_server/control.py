@@ -6,13 +6,14 @@ Bodies are validated with the schema files of ``schemas/mock/``.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from . import callback_routes, fixture_routes, schema_files
+from . import callback_routes, fixture_routes, scenario_routes, schema_files
 from .errors import TaskNotFound
 from .http import json_response, read_json
 from .tasks import Task, detail_body, view_at
@@ -27,6 +28,12 @@ _ADVANCE = BodyValidator(schema_files.load("mock/clock-advance.json"))
 _WAIT = bool(schema_files.load("mock/clock-advance.json")["properties"]["wait"]["default"])
 _WAIT_TIMEOUT = float(schema_files.load("mock/clock-advance.json")["properties"]["wait_timeout"]["default"])
 _SET = BodyValidator(schema_files.load("mock/clock-set.json"))
+_CREDITS = BodyValidator(schema_files.load("mock/credits-set.json"))
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no infinity: a stuck task's end is shown as null."""
+    return None if math.isinf(value) else value
 
 
 def _service(request: Request) -> FakeService:
@@ -102,7 +109,7 @@ def describe(task: Task, now: float, base_url: str) -> dict[str, Any]:
         "plan": {
             "created_at": plan.created_at,
             "starts_at": plan.starts_at,
-            "ends_at": plan.ends_at,
+            "ends_at": _finite(plan.ends_at),
             "outcome": plan.outcome.status.value,
             "final_progress": plan.final_progress,
             "result_files": [f"{base_url}/{name}" for name in task.result_names],
@@ -132,7 +139,8 @@ async def get_task(request: Request) -> Response:
     body = describe(task, now, base)
     body["task"] = detail_body(task, now, base)
     body["timeline"] = [
-        {"status": status.value, "at": at, "reached": at <= now} for status, at in task.plan.timeline()
+        {"status": status.value, "at": _finite(at), "reached": at <= now}
+        for status, at in task.plan.timeline()
     ]
     return json_response(body)
 
@@ -140,6 +148,26 @@ async def get_task(request: Request) -> Response:
 async def reset(request: Request) -> Response:
     _service(request).reset()
     return json_response({"reset": True})
+
+
+async def cancel_task(request: Request) -> Response:
+    service = _service(request)
+    task = service.cancel(request.path_params["task_id"])
+    return json_response(detail_body(task, service.clock.now(), _base_url(request)))
+
+
+async def list_keys(request: Request) -> Response:
+    ledger = _service(request).ledger
+    return json_response({"accounts": [a.describe() for a in ledger.accounts.values()]})
+
+
+async def set_credits(request: Request) -> Response:
+    service = _service(request)
+    body = await read_json(request, service.settings.max_body_bytes)
+    _CREDITS.validate(body)
+    return json_response(
+        service.ledger.set_balance(request.path_params["account"], float(body["credits"])).describe()
+    )
 
 
 def routes() -> list[BaseRoute]:
@@ -151,6 +179,10 @@ def routes() -> list[BaseRoute]:
         Route(f"{PREFIX}/tasks", list_tasks, methods=["GET"]),
         Route(f"{PREFIX}/tasks/{{task_id}}", get_task, methods=["GET"]),
         Route(f"{PREFIX}/reset", reset, methods=["POST"]),
+        Route(f"{PREFIX}/tasks/{{task_id}}/cancel", cancel_task, methods=["POST"]),
+        Route(f"{PREFIX}/keys", list_keys, methods=["GET"]),
+        Route(f"{PREFIX}/keys/{{account}}", set_credits, methods=["POST"]),
+        *scenario_routes.routes(PREFIX),
         *callback_routes.routes(PREFIX),
         *fixture_routes.routes(PREFIX),
     ]

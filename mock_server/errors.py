@@ -13,6 +13,7 @@ Tree::
         NotFound              404 not_found        (no such route or file)
         MethodNotAllowed      405 method_not_allowed
         IdempotencyConflict   409 idempotency_conflict
+        TaskNotCancellable    409 task_not_cancellable (control API)
         RequestTooLarge       413 request_too_large
         RateLimited           429 rate_limit_exceeded
         InternalError         500 internal_error
@@ -115,6 +116,10 @@ class MethodNotAllowed(ApiError):
 
 class IdempotencyConflict(ApiError):
     kind = _kind(409, "idempotency_conflict", "invalid_request_error", "invalid_request_error")
+
+
+class TaskNotCancellable(ApiError):
+    kind = _kind(409, "task_not_cancellable", "invalid_request_error", "invalid_request_error")
 
 
 class RequestTooLarge(ApiError):

@@ -8,14 +8,19 @@ requests give the same ids, timings and results.
 from __future__ import annotations
 
 import hashlib
+import math
 import random
 import string
 import time
+from typing import TYPE_CHECKING
 
 from .image_limits import IMAGE_DIMENSION_MISMATCH, IMAGE_PROCESSING_ERROR
 from .models import ModelSpec
 from .tasks import Completed, Failed, Outcome, TaskPlan
 from .timings import Timings
+
+if TYPE_CHECKING:
+    from .scenarios import Timing
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 _ACCOUNT_ALPHABET = string.ascii_uppercase + string.digits
@@ -40,19 +45,41 @@ class Planner:
         suffix = "".join(self._ids.choices(_ID_ALPHABET, k=8))
         return f"task-unified-{created}-{suffix}"
 
-    def plan(self, now: float, spec: ModelSpec, outcome: Outcome | None = None) -> TaskPlan:
+    def plan(
+        self,
+        now: float,
+        spec: ModelSpec,
+        outcome: Outcome | None = None,
+        *,
+        at_progress: int | None = None,
+        timing: Timing | None = None,
+    ) -> TaskPlan:
+        """The task's plan. Two draws per task whatever happens, so streams stay aligned.
+
+        A failure of the inputs (image codes, no ``at_progress``) ends soon after processing
+        starts, at progress 0. A failure ``at_progress`` p ends when the progress reaches p.
+        ``timing`` (from a scenario) overrides the drawn queue and processing times, or makes
+        the task stuck forever.
+        """
         t = self.timings
         queue = self._plans.uniform(*t.queue_seconds)
-        if isinstance(outcome, Failed) and outcome.code in INPUT_FAILURE_CODES:
-            failing = self._plans.uniform(*t.input_failure_seconds)  # same draw count: streams stay aligned
-            return TaskPlan(now, now + queue, now + queue + failing, outcome, final_progress=0)
-        processing = spec.estimated_time * self._plans.uniform(*t.processing_fraction)
-        return TaskPlan(
-            created_at=now,
-            starts_at=now + queue,
-            ends_at=now + queue + processing,
-            outcome=outcome or Completed(spec.result_count),
-        )
+        draw = self._plans.random()
+        if timing is not None and timing.queue_seconds is not None:
+            queue = timing.queue_seconds
+        starts = now + queue
+        if timing is not None and timing.stuck:
+            return TaskPlan(now, starts, math.inf, Completed(spec.result_count), timing.stuck_at_progress)
+        if isinstance(outcome, Failed) and at_progress is None and outcome.code in INPUT_FAILURE_CODES:
+            low, high = t.input_failure_seconds
+            return TaskPlan(now, starts, starts + low + (high - low) * draw, outcome, final_progress=0)
+        low, high = t.processing_fraction
+        processing = spec.estimated_time * (low + (high - low) * draw)
+        if timing is not None and timing.processing_seconds is not None:
+            processing = timing.processing_seconds
+        if isinstance(outcome, Failed):
+            reached = at_progress or 0
+            return TaskPlan(now, starts, starts + processing * reached / 100, outcome, final_progress=reached)
+        return TaskPlan(now, starts, starts + processing, outcome or Completed(spec.result_count))
 
     def result_names(self, account: str, created: int, count: int, fmt: str) -> tuple[str, ...]:
         """Paths shaped like the real result links: ``<ID>/images/YYYY/MM/DD/<hex32>_<i>.<ext>``."""

@@ -6,7 +6,9 @@ Routes in ``app.py`` parse requests and call this; ``control.py`` inspects and s
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,17 +17,22 @@ import httpx
 
 from . import deviations, results, schema_files
 from .auth import Accounts, Caller
+from .billing import Ledger
 from .callbacks import CallbackOptions, Callbacks
 from .clock import Clock, ManualClock, RealClock
-from .config import ImageCheck, ImageErrors, Settings
-from .errors import InvalidRequest, InvalidTaskId, PermissionDenied, TaskNotFound
+from .config import CancelledStatus, ImageCheck, ImageErrors, Settings
+from .errors import InvalidRequest, InvalidTaskId, PermissionDenied, TaskNotCancellable, TaskNotFound
+from .idempotency import IdempotencyKeys
 from .image_limits import ImageLimits
 from .images import ImageChecker, failed_outcome, submit_error
 from .models import DEFAULT_MODEL, ModelSpec, model_spec
 from .planner import Planner
+from .ratelimit import RateLimit, RateLimiter
 from .results import ResultCache
+from .scenarios import Endpoint, Scenario, Scenarios, Source, Timing, read_file
+from .scenarios import Request as ScenarioRequest
 from .store import MemoryStore, Store
-from .tasks import Outcome, Task, expired
+from .tasks import Completed, Failed, Outcome, Task, TaskStatus, expired
 from .timings import Timings
 from .urlpolicy import UrlPolicy, UrlRefused
 from .validation import BodyValidator
@@ -56,6 +63,18 @@ def request_schema(settings: Settings, spec: ModelSpec) -> schema_files.Schema:
 @dataclass(slots=True)
 class Counters:
     created: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """What a create did: the task, whether it replays an earlier one, the scenario that applied."""
+
+    task: Task
+    replayed: bool = False
+    scenario: Scenario | None = None
+
+
+CANCELLED_MESSAGE = "The task was cancelled."
 
 
 class FakeService:
@@ -103,6 +122,12 @@ class FakeService:
             name: BodyValidator(request_schema(settings, model_spec(name))) for name in (DEFAULT_MODEL,)
         }
         self._task_id = schema_files.compiled(schema_files.TASK_ID)
+        self.ledger = Ledger(settings.credits)
+        self.limiter = RateLimiter(RateLimit.parse(settings.rate_limit) if settings.rate_limit else None)
+        self.scenarios = Scenarios(settings.seed)
+        if settings.scenarios_file:
+            self.scenarios.load(read_file(settings.scenarios_file), Source.FILE)
+        self.idempotency = IdempotencyKeys()
 
     # -- public API operations -------------------------------------------------------------
 
@@ -120,23 +145,104 @@ class FakeService:
         await self.callbacks.shutdown()
         await self.images.aclose()
 
-    async def create(self, caller: Caller, body: Any, base_url: str = "") -> Task:
+    def scenario_for(
+        self, endpoint: Endpoint, caller: Caller, header: str | None, body: Any = None
+    ) -> Scenario | None:
+        """The scenario that applies to this request; raises its HTTP error if it rejects."""
+        fields = body if isinstance(body, dict) else {}
+        prompt, model = fields.get("prompt"), fields.get("model")
+        request = ScenarioRequest(
+            endpoint,
+            caller.key,
+            prompt if isinstance(prompt, str) else None,
+            model if isinstance(model, str) else None,
+        )
+        scenario = self.scenarios.select(request, header)
+        if scenario is not None and scenario.reject is not None:
+            raise scenario.reject.error(scenario.name)
+        return scenario
+
+    async def create(
+        self,
+        caller: Caller,
+        body: Any,
+        base_url: str = "",
+        *,
+        scenario_header: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Created:
+        """Checks in the order a gateway makes them: scenario rejection, rate limit, body, replay,
+        callback URL, input images, credits; then the task, its reservation and its events."""
         if not isinstance(body, dict):
             raise InvalidRequest("request body must be a JSON object")
+        scenario = self.scenario_for(Endpoint.CREATE, caller, scenario_header, body)
+        self.limiter.take(caller.key, self.clock.now())
+        if idempotency_key is not None:
+            self.idempotency.check_format(idempotency_key)
         model = body.get("model", DEFAULT_MODEL)
         validator = self._validators.get(model) if isinstance(model, str) else None
         (validator or self._validators[DEFAULT_MODEL]).validate(body)
         spec = model_spec(body["model"])
+        if idempotency_key is not None:
+            replay = self.idempotency.lookup(caller.account, idempotency_key, body)
+            original = self.find(replay) if replay is not None else None
+            if original is not None:
+                return Created(original, replayed=True, scenario=scenario)
         callback_url = body.get("callback_url")
         if callback_url is not None:
             try:
                 await self.policy.check_callback_url(callback_url)
             except UrlRefused as exc:
                 raise InvalidRequest(f"callback_url {exc}", param="callback_url") from None
-        outcome = await self._inspect_images(body["image_urls"])
-        task = self._new_task(caller, body, spec, outcome)
+        outcome, at_progress = self._forced_outcome(scenario)
+        if outcome is None:
+            outcome = await self._inspect_images(body["image_urls"])
+        self.ledger.check(caller.account, spec.credits_reserved)  # no await from here on
+        timing = scenario.timing if scenario is not None else None
+        task = self._new_task(caller, body, spec, outcome, at_progress, timing)
+        self.ledger.reserve(task.id, caller.account, caller.key, spec.credits_reserved)
+        if isinstance(outcome, Failed):  # failed tasks are not charged: refunded as they fail
+            self.clock.call_at(task.plan.ends_at, self._refund_later(task.id))
+        if idempotency_key is not None:
+            self.idempotency.remember(caller.account, idempotency_key, body, task.id)
         self._on_created(task, base_url)
-        return task
+        return Created(task, scenario=scenario)
+
+    def _refund_later(self, task_id: str) -> Callable[[], None]:
+        def refund() -> None:
+            self.ledger.refund(task_id)
+
+        return refund
+
+    def _forced_outcome(self, scenario: Scenario | None) -> tuple[Outcome | None, int | None]:
+        if scenario is None:
+            return None, None
+        if scenario.fail is not None:
+            fail = scenario.fail
+            return Failed(fail.code, fail.message, TaskStatus(fail.status)), fail.at_progress
+        if scenario.results is not None:
+            return Completed(scenario.results), None
+        return None, None
+
+    def cancel(self, task_id: str) -> Task:
+        """End a pending or processing task now, as cancelled; its credits come back and its
+        callback fires (the public API has no cancel endpoint: this is the control API's)."""
+        task = self.find(task_id)
+        if task is None:
+            raise TaskNotFound(NOT_FOUND_MESSAGE.format(task_id=task_id), param="task_id")
+        now = self.clock.now()
+        status = task.plan.status_at(now)
+        if status.terminal:
+            raise TaskNotCancellable(f"Task {task_id} is already {status.value}", param="task_id")
+        literal = self.settings.cancelled_status == CancelledStatus.CANCELLED
+        outcome = Failed(
+            "request_cancelled", CANCELLED_MESSAGE, TaskStatus.CANCELLED if literal else TaskStatus.FAILED
+        )
+        cancelled = dataclasses.replace(task, plan=task.plan.cancelled_at(now, outcome))
+        self.store.replace(cancelled)
+        self.ledger.refund(task_id)
+        self.callbacks.reschedule(task_id)
+        return cancelled
 
     async def _inspect_images(self, urls: list[str]) -> Outcome | None:
         """The outcome forced by the input images (a failure), or None when they pass; with
@@ -154,11 +260,18 @@ class FakeService:
             self.callbacks.schedule(task, base_url)
 
     def _new_task(
-        self, caller: Caller, body: dict[str, Any], spec: ModelSpec, outcome: Outcome | None = None
+        self,
+        caller: Caller,
+        body: dict[str, Any],
+        spec: ModelSpec,
+        outcome: Outcome | None = None,
+        at_progress: int | None = None,
+        timing: Timing | None = None,
     ) -> Task:
         now = self.clock.now()
         created = int(now)
-        plan = self.planner.plan(now, spec, outcome)
+        plan = self.planner.plan(now, spec, outcome, at_progress=at_progress, timing=timing)
+        count = outcome.result_count if isinstance(outcome, Completed) else spec.result_count
         request: dict[str, Any] = {
             k: body[k] for k in ("model", "prompt", "image_urls", "callback_url") if k in body
         }
@@ -173,9 +286,7 @@ class FakeService:
             user_group=self.settings.user_group,
             request=request,
             plan=plan,
-            result_names=self.planner.result_names(
-                caller.account, created, spec.result_count, spec.result_format
-            ),
+            result_names=self.planner.result_names(caller.account, created, count, spec.result_format),
         )
         self.store.add(task)
         self.counters.created += 1
@@ -225,6 +336,10 @@ class FakeService:
         self.results.clear()
         self.images.clear()
         self.planner.reset()
+        self.ledger.reset()
+        self.limiter.reset()
+        self.scenarios.reset()
+        self.idempotency.reset()
         self.counters = Counters()
         reset = getattr(self.clock, "reset", None)
         if reset is not None:

@@ -48,7 +48,8 @@ class TaskPlan:
     """When the task starts, when it ends and how, in clock seconds.
 
     ``final_progress`` is the progress the task shows once it has ended: 100 when it completed,
-    the progress it had reached when it failed.
+    the progress it had reached when it failed. A stuck task has ``ends_at`` infinite and holds
+    ``final_progress`` while processing forever.
     """
 
     created_at: float
@@ -68,12 +69,22 @@ class TaskPlan:
         """0 while pending, rising monotonically while processing, final once ended."""
         if now < self.starts_at:
             return 0
-        if now >= self.ends_at:
+        if now >= self.ends_at or math.isinf(self.ends_at):  # a stuck task holds its progress
             return self.final_progress
         span = self.ends_at - self.starts_at
         fraction = (now - self.starts_at) / span if span > 0 else 1.0
         ceiling = self.final_progress if isinstance(self.outcome, Failed) else 99
         return min(ceiling, math.floor(fraction * self.final_progress))
+
+    def cancelled_at(self, now: float, outcome: Failed) -> TaskPlan:
+        """This plan cut short at ``now``: it ends there with ``outcome``, keeping its progress."""
+        return TaskPlan(
+            created_at=self.created_at,
+            starts_at=min(self.starts_at, now),
+            ends_at=now,
+            outcome=outcome,
+            final_progress=self.progress_at(now),
+        )
 
     def timeline(self) -> list[tuple[TaskStatus, float]]:
         return [

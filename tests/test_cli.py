@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -124,3 +125,28 @@ def test_help_lists_every_option(capsys: pytest.CaptureFixture[str]) -> None:
 def test_openapi_command_prints_the_bundled_document(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["openapi"]) == 0
     assert '"openapi":"3.1.0"' in capsys.readouterr().out
+
+
+def test_same_seed_same_ids_and_plans_in_process_and_as_a_server() -> None:
+    from mock_server import ManualClock
+
+    from .conftest import START, make_client
+
+    def observe(client: Any) -> list[Any]:
+        ids = [client.post("/v1/images/generations", json=BODY, headers=AUTH).json()["id"] for _ in range(3)]
+        failed = client.post(
+            "/v1/images/generations", json=BODY, headers={**AUTH, "X-Mock-Scenario": "service-error"}
+        ).json()["id"]
+        return [client.get(f"/_mock/tasks/{i}").json()["plan"] | {"id": i} for i in [*ids, failed]]
+
+    with make_client(ManualClock(START), seed=5, public_url="http://fake") as api:
+        in_process = observe(api)
+    env = {"EVOLINK_MOCK_IMAGE_CHECK": "off"}
+    args = ("--time-scale", "0", "--seed", "5", "--clock-start", str(START), "--public-url", "http://fake")
+    with running(*args, env=env) as (process, base):
+        wait_healthy(base)
+        with httpx.Client(base_url=base, timeout=10) as client:
+            served = observe(client)
+        process.send_signal(signal.SIGTERM)
+        process.wait(10)
+    assert served == in_process
