@@ -20,6 +20,9 @@ Tree::
         UpstreamError         502 upstream_error
         ServiceUnavailable    503 service_unavailable
       ConfigError           bad settings: the CLI exits 2 with one line
+      ServerError           a fake in a test is not running or not answering (_server_thread.py)
+      FakeNotIdle           run_until_idle cannot finish: a stuck task, or its limit (testing.py)
+      FakeFailure           a fake in a test logged errors (testing.py)
 
 Two envelope styles are documented (see docs/decisions.md): ``current`` (string codes, the newer
 docs, the default) and ``legacy`` (the HTTP status as an integer code, older ``*_error`` types).

@@ -153,7 +153,11 @@ class CallbackReceiver:
         port: int = 0,
         path: str = "/callback",
         on_request: Callable[[Received], None] | None = None,
+        ca: Any = None,
     ) -> None:
+        """``ca``: a ``trustme.CA`` to issue the certificate from, so that a fake started
+        earlier can already trust it (the pytest plugin shares one per session); default: a new
+        throwaway CA."""
         self.tls = tls
         self.host = host
         self.path = path
@@ -176,7 +180,7 @@ class CallbackReceiver:
         """PEM of the CA that signed the receiver's certificate (None in plain-HTTP mode)."""
         self._server_context: ssl.SSLContext | None = None
         if tls:
-            self._make_certificates()
+            self._make_certificates(ca)
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -312,7 +316,7 @@ class CallbackReceiver:
         wanted = f"{count} request(s) for {task_id}" + (f" with status {status}" if status else "")
         return f"no {wanted} within {timeout:g} s; received (id, status, answer): {seen}"
 
-    def _make_certificates(self) -> None:
+    def _make_certificates(self, ca: Any) -> None:
         try:
             import trustme
         except ImportError:
@@ -320,7 +324,7 @@ class CallbackReceiver:
                 "the HTTPS receiver needs trustme: pip install 'evolink-mock[test]' (or tls=False)"
             ) from None
 
-        ca = trustme.CA()
+        ca = trustme.CA() if ca is None else ca
         cert = ca.issue_cert("127.0.0.1", "localhost", "::1")
         self._dir = tempfile.mkdtemp(prefix="evolink-receiver-")
         self.ca_path = str(Path(self._dir) / "ca.pem")

@@ -83,7 +83,7 @@ class TestReceiverAlone:
         receiver.wait_for("task-unified-1-abc", count=2)
         started = time.perf_counter()
         receiver.stop()
-        assert time.perf_counter() - started < 1
+        assert time.perf_counter() - started < 10  # not the 60 s of the slow answer: stop cuts it
         for sender in senders:
             sender.join(5)
         assert len(errors) == 2  # both clients saw the connection close, without an answer
