@@ -10,7 +10,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from . import schema_files
+from .http import base_url as _base_url
 from .http import json_response, read_json
+from .http import service_of as _service
 from .tasks import Task, detail_body, view_at
 from .validation import BodyValidator
 
@@ -21,14 +23,6 @@ _QUERY_DEFAULTS = {
     for name, prop in schema_files.load("task-list.query.json")["properties"].items()
     if "default" in prop
 }
-
-
-def _service(request: Request) -> Any:
-    return request.app.state.service
-
-
-def _base_url(request: Request) -> str:
-    return (_service(request).settings.public_url or str(request.base_url)).rstrip("/")
 
 
 def _query(request: Request) -> dict[str, Any]:

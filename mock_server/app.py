@@ -22,7 +22,7 @@ from . import account_routes, control, deviations, faults, idempotency, results,
 from .clock import Clock, RealClock
 from .config import Settings
 from .errors import ApiError, InternalError, MethodNotAllowed, NotFound, error_body, error_bytes
-from .http import JSON_TYPE, json_response, read_json
+from .http import JSON_TYPE, base_url, json_response, read_json, service_of
 from .openapi import bundled_bytes
 from .request_id import RequestIdMiddleware
 from .scenarios import Endpoint, Scenario
@@ -36,16 +36,6 @@ log = logging.getLogger(__name__)
 
 GENERATE_PATH = "/v1/images/generations"
 TASK_PATH = "/v1/tasks/{task_id}"
-
-
-def service_of(request: Request) -> FakeService:
-    service: FakeService = request.app.state.service
-    return service
-
-
-def base_url(request: Request) -> str:
-    configured = service_of(request).settings.public_url
-    return (configured or str(request.base_url)).rstrip("/")
 
 
 async def with_network(response: Response, scenario: Scenario | None) -> Response:

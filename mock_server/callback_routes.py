@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .http import json_response
+from .http import base_url, json_response
 
 if TYPE_CHECKING:
     from .callbacks import Callbacks
@@ -36,9 +36,7 @@ async def list_callbacks(request: Request) -> Response:
 
 
 async def redeliver(request: Request) -> Response:
-    service = request.app.state.service
-    base_url = (service.settings.public_url or str(request.base_url)).rstrip("/")
-    view = _callbacks(request).redeliver(request.path_params["task_id"], base_url)
+    view = _callbacks(request).redeliver(request.path_params["task_id"], base_url(request))
     return json_response(view.as_dict(), status_code=202)
 
 

@@ -15,7 +15,9 @@ from starlette.routing import BaseRoute, Route
 
 from . import callback_routes, fixture_routes, scenario_routes, schema_files
 from .errors import TaskNotFound
+from .http import base_url as _base_url
 from .http import json_response, read_json
+from .http import service_of as _service
 from .tasks import Task, detail_body, view_at
 from .validation import BodyValidator
 
@@ -34,16 +36,6 @@ _CREDITS = BodyValidator(schema_files.load("mock/credits-set.json"))
 def _finite(value: float) -> float | None:
     """JSON has no infinity: a stuck task's end is shown as null."""
     return None if math.isinf(value) else value
-
-
-def _service(request: Request) -> FakeService:
-    service: FakeService = request.app.state.service
-    return service
-
-
-def _base_url(request: Request) -> str:
-    service = _service(request)
-    return (service.settings.public_url or str(request.base_url)).rstrip("/")
 
 
 def clock_state(service: FakeService) -> dict[str, Any]:

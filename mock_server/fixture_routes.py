@@ -14,12 +14,8 @@ from starlette.routing import BaseRoute, Route
 
 from .errors import NotFound
 from .fixtures import catalog, fixture_bytes
+from .http import base_url as _base_url
 from .http import json_response
-
-
-def _base_url(request: Request) -> str:
-    public: str | None = request.app.state.service.settings.public_url
-    return (public or str(request.base_url)).rstrip("/")
 
 
 async def list_fixtures(request: Request) -> Response:

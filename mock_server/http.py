@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import math
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from .errors import InvalidRequest, RequestTooLarge
 
+if TYPE_CHECKING:
+    from .service import FakeService
+
 JSON_TYPE = "application/json"
+
+
+def service_of(request: Request) -> FakeService:
+    """The fake behind this request (``create_app`` puts it on the app's state)."""
+    service: FakeService = request.app.state.service
+    return service
+
+
+def base_url(request: Request) -> str:
+    """Where the client reached the fake (or ``--public-url``): the base of every link it gets."""
+    return (service_of(request).settings.public_url or str(request.base_url)).rstrip("/")
 
 
 def json_response(data: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -20,6 +35,32 @@ def json_response(data: Any, status_code: int = 200, headers: dict[str, str] | N
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+MAX_DEPTH = 64
+"""Deepest nesting of arrays and objects accepted in a request body (400 beyond). A valid body
+is 3 levels deep; the schema validator itself stops at 255, and must never be the one to fail."""
+
+
+def _too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children = node.values() if isinstance(node, dict) else node
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def _finite_float(text: str) -> float:
+    """A JSON number that overflows a double (``1e400``) is refused: Python would read it as
+    infinity, which no JSON answer can carry back."""
+    value = float(text)
+    if math.isinf(value):
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        raise ValueError(f"the number {shown} is out of range")
+    return value
 
 
 async def read_json(request: Request, max_bytes: int) -> Any:
@@ -43,10 +84,13 @@ async def read_json(request: Request, max_bytes: int) -> Any:
     if not raw.strip():
         raise InvalidRequest("Request body is empty: send a JSON object")
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
+        data = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
     except RecursionError:
         raise InvalidRequest("Request body is not valid JSON: nested too deeply") from None
     except UnicodeDecodeError:
         raise InvalidRequest("Request body is not valid JSON: it is not UTF-8 text") from None
     except ValueError as exc:
         raise InvalidRequest(f"Request body is not valid JSON: {exc}") from None
+    if isinstance(data, dict | list) and _too_deep(data):
+        raise InvalidRequest(f"Request body is nested too deeply: more than {MAX_DEPTH} levels")
+    return data

@@ -9,11 +9,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from .errors import NotFound
-from .http import json_response, read_json
+from .http import json_response, read_json, service_of
 
 
 def _scenarios(request: Request) -> Any:
-    return request.app.state.service.scenarios
+    return service_of(request).scenarios
 
 
 async def list_registered(request: Request) -> Response:
@@ -21,7 +21,7 @@ async def list_registered(request: Request) -> Response:
 
 
 async def add(request: Request) -> Response:
-    body = await read_json(request, request.app.state.service.settings.max_body_bytes)
+    body = await read_json(request, service_of(request).settings.max_body_bytes)
     added = _scenarios(request).add_from_api(body)
     return json_response({"added": [s.name for s in added]})
 
