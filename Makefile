@@ -1,4 +1,5 @@
-# Everything a fresh machine needs: `make serve` runs the fake, `make test` runs the whole suite,
+# Everything a fresh machine needs: `make serve` runs the fake, `make test` runs the whole suite
+# (with a short fuzzing profile and the soak test), `make fuzz` fuzzes at length,
 # `make bench` measures the fake against a bare-Starlette ceiling (bench/README.md; ARGS=--quick).
 PYTHON ?= python3
 VENV   := .venv
@@ -7,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 ARGS   ?=
 
-.PHONY: install serve test lint check bench clean
+.PHONY: install serve test fuzz lint check bench clean
 
 install: $(STAMP)
 
@@ -25,6 +26,12 @@ serve: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest; fake=$$?; $(BIN)/python -m pytest contract_tests; contract=$$?; \
 	test $$fake -eq 0 && test $$contract -eq 0
+
+# The long fuzzing profile (docs/reliability.md): at least 10 000 requests generated from our own
+# OpenAPI against the in-process fake, a fresh seed each run; prints the request count and failures.
+# `make test` runs the same tests with a small, derandomized profile.
+fuzz: $(STAMP)
+	EVOLINK_FUZZ=long $(BIN)/python -m pytest tests/test_fuzz_openapi.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import enum
 import functools
 import inspect
 import threading
@@ -39,12 +38,24 @@ FAKE_KEY = "sk-contract-tests"
 OTHER_FAKE_KEY = "sk-contract-tests-other-account"
 FAKE_START = 1757156493.0
 """The in-process fake's clock starts at the documented example's ``created``."""
-FIXTURE_IMAGE = "/_mock/fixtures/cat-1024.png"
+FIXTURES_PATH = "/_mock/fixtures/"
+FIXTURE_NAME = "valid-512.jpg"
+"""The input image fakes fetch from themselves: valid under every documented limit (512 px is
+inside 512-4096 and 384-3072 px; jpeg is in every format list) and the cheapest to judge (a few
+ms to decode, against about 30 ms for cat-1024.png: each test fetches it afresh after a reset)."""
+FIXTURE_IMAGE = FIXTURES_PATH + FIXTURE_NAME
+MISSING_FIXTURE = "evolink-contract-tests-missing.png"
+"""A fixture name no fake serves: a well-formed image URL that answers 404."""
 UNFETCHED_IMAGE = "https://images.example.com/cat-1024.png"
 """A well-formed image URL for fakes that do not fetch images (no fixtures, or checks off)."""
 CALLBACK_HOST = "https://93.184.215.14"
 """Host of the in-process fake's callback URLs: public (so the strict URL policy admits it) and
 literal (no DNS); deliveries go to the suite's receiver transport and never leave the process."""
+FIXTURE_HOST = "https://93.184.215.14"
+"""Host of the in-process fake's own fixture URLs, for the same reasons: its strict URL policy
+admits it as it would a real image host, and the fetch is answered by the app itself through
+``httpx.ASGITransport`` (no socket), so URL-policy checks stay strict while images are fetched."""
+CANCEL_PATH = "/_mock/tasks/{task_id}/cancel"
 UNFETCHABLE_IMAGE = "https://evolink-contract-tests.invalid/never.png"
 """For requests the live API must reject: if it wrongly accepts one, the task cannot fetch this
 (``.invalid`` never resolves, RFC 6761), fails, and failed tasks are not charged."""
@@ -62,12 +73,14 @@ class Capability(StrEnum):
     SPENDS_CREDITS = "spends-credits"
     VALID_IMAGES = "valid-images"
     FETCHES_IMAGES = "fetches-images"
+    CANCELS = "cancels"
 
 
 CAPABILITIES: dict[Capability, str] = {
     Capability.CONTROL_CLOCK: "moves time on request (POST /_mock/clock/advance): lifecycles cost no wall time",
     Capability.INSPECT: "shows its tasks' plans (GET /_mock/tasks)",
-    Capability.FORCE_OUTCOMES: "lets a request ask for an outcome (X-Mock-Scenario: failed, cancelled...)",
+    Capability.FORCE_OUTCOMES: "lets a request ask for an outcome: X-Mock-Scenario naming an entry of its "
+    "catalogue (GET /_mock/scenarios/catalogue), e.g. content-policy-violation",
     Capability.CALLBACKS: "calls the suite's callback receiver and logs attempts (GET /_mock/callbacks); "
     "a fake at a URL needs --allow-private-urls for the receiver on 127.0.0.1",
     Capability.FIXTURES: "serves input images it can fetch itself (GET /_mock/fixtures/NAME)",
@@ -78,6 +91,7 @@ CAPABILITIES: dict[Capability, str] = {
     Capability.VALID_IMAGES: "has image URLs the suite knows it accepts and can fetch, so tasks can complete "
     "(live: pass --image-url; a fake that fetches images: start it with --allow-private-urls)",
     Capability.FETCHES_IMAGES: "really fetches input images, so an unreachable one shows where image errors surface",
+    Capability.CANCELS: "cancels a running task on request (POST /_mock/tasks/{task_id}/cancel in its /openapi.json)",
 }
 
 
@@ -92,6 +106,7 @@ MARKERS: dict[str, Capability] = {
     "needs_strict_urls": Capability.STRICT_URLS,
     "needs_images": Capability.VALID_IMAGES,
     "needs_image_fetching": Capability.FETCHES_IMAGES,
+    "needs_cancel": Capability.CANCELS,
 }
 
 
@@ -159,6 +174,8 @@ class Target:
     other_key: str | None = None
     receiver: Receiver | None = None
     callback_base: str | None = None
+    scenarios: frozenset[str] = field(default_factory=frozenset, repr=False)
+    """Names the target's X-Mock-Scenario header accepts (its catalogue; fakes only)."""
 
     def has(self, capability: Capability) -> bool:
         return capability in self.capabilities
@@ -258,6 +275,14 @@ class Target:
         """A well-formed image URL that cannot be fetched (for targets that fetch images)."""
         return UNFETCHABLE_IMAGE
 
+    def fixture_url(self, name: str) -> str:
+        """The URL of one of the target's own fixture images, as the target fetches it."""
+        return self.base_url + FIXTURES_PATH + name
+
+    def cancel(self, task_id: str) -> dict[str, Any]:
+        """Cancel a running task (fakes with the control API's cancel): the task body it answers."""
+        raise TargetError(f"target {self.name} cannot cancel tasks")
+
     def callback_url(self, behaviour: str, token: str) -> str:
         """A callback URL on the suite's receiver (``ok`` answers 200, ``fail`` 500)."""
         if self.receiver is None or self.callback_base is None:
@@ -300,6 +325,15 @@ class FakeTarget(Target):
         ]
         return attempts
 
+    def cancel(self, task_id: str) -> dict[str, Any]:
+        if not self.has(Capability.CANCELS):
+            return super().cancel(task_id)
+        body: dict[str, Any] = self._control("POST", CANCEL_PATH.format(task_id=task_id), {})
+        return body
+
+    def missing_image(self) -> str:
+        return self.fixture_url(MISSING_FIXTURE)
+
     def reset(self) -> None:
         if self.has(Capability.CONTROL_CLOCK):
             self._control("POST", "/_mock/reset", {})
@@ -328,13 +362,18 @@ class FakeTarget(Target):
             self.capabilities.add(Capability.STRICT_URLS)
         if info.get("open_auth") is False:
             self.capabilities.add(Capability.CHECKS_KEYS)
-        probes = {
-            Capability.CALLBACKS: "/_mock/callbacks",
-            Capability.FORCE_OUTCOMES: "/_mock/scenarios",
-        }
-        for capability, path in probes.items():
-            if self._send("GET", self.base_url + path, {}, None).status_code == 200:
-                self.capabilities.add(capability)
+        if self._send("GET", self.base_url + "/_mock/callbacks", {}, None).status_code == 200:
+            self.capabilities.add(Capability.CALLBACKS)
+        catalogue = self._send("GET", self.base_url + "/_mock/scenarios/catalogue", {}, None)
+        listed = (_parse(catalogue.content) or {}) if catalogue.status_code == 200 else {}
+        names = [s.get("name") for s in listed.get("scenarios", []) if isinstance(s, dict)]
+        self.scenarios = frozenset(n for n in names if isinstance(n, str))
+        if self.scenarios:
+            self.capabilities.add(Capability.FORCE_OUTCOMES)
+        described = self._send("GET", self.base_url + "/openapi.json", {}, None)
+        paths = (_parse(described.content) or {}).get("paths", {}) if described.status_code == 200 else {}
+        if isinstance(paths, dict) and CANCEL_PATH in paths:
+            self.capabilities.add(Capability.CANCELS)
         fixture = self._send("GET", self.base_url + FIXTURE_IMAGE, {}, None)
         if fixture.status_code == 200 and fixture.headers.get("content-type", "").startswith("image/"):
             self.capabilities.add(Capability.FIXTURES)
@@ -370,13 +409,26 @@ class RemoteFake(FakeTarget):
     def _send(self, method: str, url: str, headers: dict[str, str], json: Any) -> httpx.Response:
         return self._client.request(method, url, headers=headers, json=json)
 
-    def missing_image(self) -> str:
-        return self.base_url + "/_mock/fixtures/evolink-contract-tests-missing.png"
-
     def close(self) -> None:
         if self._server is not None:
             self._server.close()
         self._client.close()
+
+
+class _SelfTransport(httpx.AsyncBaseTransport):
+    """The in-process fake's input-image fetches, answered by the fake's own app (no socket).
+
+    ``create_app`` needs the transport before the app exists, so the app is set afterwards. The
+    fake's ``PolicyTransport`` still wraps this one: every URL passes its (strict) URL policy
+    before it gets here."""
+
+    def __init__(self) -> None:
+        self.app: Any = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.app is None:
+            raise httpx.ConnectError("the fake's app is not built yet", request=request)
+        return await httpx.ASGITransport(app=self.app).handle_async_request(request)
 
 
 class InProcessFake(FakeTarget):
@@ -384,6 +436,8 @@ class InProcessFake(FakeTarget):
 
     The app runs on an event loop in a helper thread (an anyio blocking portal), as a server
     would, so work the fake starts in the background (callback deliveries) makes progress.
+    It fetches input images as a server does, from its own fixtures at ``FIXTURE_HOST``: the
+    fetch passes its URL policy, then its own app answers it (``_SelfTransport``).
     """
 
     BASE = "http://evolink-fake.local"
@@ -402,11 +456,6 @@ class InProcessFake(FakeTarget):
             "api_keys": (FAKE_KEY, OTHER_FAKE_KEY),
             **settings,
         }
-        if "image_check" in known:  # no fetching: the in-process app cannot reach its own fixtures
-            default = fields["image_check"].default
-            options.setdefault(
-                "image_check", type(default)("off") if isinstance(default, enum.Enum) else False
-            )
         if deviations:
             if "deviations" not in known:
                 raise TargetError("this version of the fake has no deviations (Settings.deviations)")
@@ -417,10 +466,14 @@ class InProcessFake(FakeTarget):
         self.settings = Settings(**options)
         self.receiver = Receiver()
         extra: dict[str, Any] = {}
-        if "callback_transport" in inspect.signature(create_app).parameters:
+        parameters = inspect.signature(create_app).parameters
+        if "callback_transport" in parameters:
             extra["callback_transport"] = self.receiver.transport()
             self.callback_base = CALLBACK_HOST
-        app = create_app(self.settings, clock=ManualClock(FAKE_START), **extra)
+        images = _SelfTransport()
+        if "image_transport" in parameters:
+            extra["image_transport"] = images
+        app = images.app = create_app(self.settings, clock=ManualClock(FAKE_START), **extra)
         self._stack = contextlib.ExitStack()
         self._portal = self._stack.enter_context(start_blocking_portal())
         self._stack.enter_context(self._portal.wrap_async_context_manager(app.router.lifespan_context(app)))
@@ -429,10 +482,19 @@ class InProcessFake(FakeTarget):
         self.capabilities |= {Capability.CHECKS_KEYS, Capability.SECOND_ACCOUNT, Capability.VALID_IMAGES}
         if self.callback_base is None:
             self.capabilities.discard(Capability.CALLBACKS)
-        if str(getattr(self.settings, "image_check", "on")) in ("off", "False"):
+        fetches = (
+            "image_transport" in parameters and str(getattr(self.settings, "image_check", "off")) == "on"
+        )
+        if not fetches:
             self.capabilities.discard(Capability.FIXTURES)  # served, but this app does not fetch
+        elif self.has(Capability.FIXTURES):  # it fetches its own fixtures, through its URL policy
+            self.image_urls = [self.fixture_url(FIXTURE_NAME)]
+            self.capabilities.add(Capability.FETCHES_IMAGES)
         if not self.settings.allow_private_urls:
             self.capabilities.add(Capability.STRICT_URLS)
+
+    def fixture_url(self, name: str) -> str:
+        return FIXTURE_HOST + FIXTURES_PATH + name
 
     def _send(self, method: str, url: str, headers: dict[str, str], json: Any) -> httpx.Response:
         call = functools.partial(self._client.request, method, url, headers=headers, json=json)

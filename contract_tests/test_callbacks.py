@@ -19,6 +19,7 @@ from .schemas import model_contract
 from .strategies import minimal_body
 from .targets import Exchange, Target
 from .test_requests import valid_sources
+from .test_tasks import forced
 
 pytestmark = [pytest.mark.needs_callbacks, pytest.mark.needs_images, pytest.mark.needs_clock]
 
@@ -32,11 +33,17 @@ def _judge(verify: Verifier, origin: Exchange | None, run: Callable[[], None]) -
 
 
 @pytest.mark.costs(tasks=1)
-def test_callback_carries_the_task_at_its_end(target: Target, verify: Verifier) -> None:
+@pytest.mark.parametrize(
+    "scenario",
+    [None, pytest.param("content-policy-violation", marks=pytest.mark.needs_outcomes)],
+    ids=["completed", "failed"],
+)
+def test_callback_carries_the_task_at_its_end(target: Target, verify: Verifier, scenario: str | None) -> None:
+    """Completed or failed (a scenario of the fake's catalogue), the callback is the final GET body."""
     assert target.receiver is not None
     token = uuid.uuid4().hex[:16]
     body = {**minimal_body(valid_sources(target)), "callback_url": target.callback_url("ok", token)}
-    history = flows.create(target, verify, body)
+    history = flows.create(target, verify, body, headers=forced(target, scenario) if scenario else None)
     end = flows.until_terminal(target, verify, history)
     target.advance(1.0)
     received = target.receiver.received(token)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from . import flows
 from .checks import Verifier, error_response
-from .schemas import TASK_ID, load
+from .schemas import TASK_ID, load, model_contract
 from .strategies import minimal_body
 from .targets import Target
 from .test_requests import rejected_sources, valid_sources
@@ -80,16 +80,58 @@ def test_a_task_walks_the_documented_lifecycle(target: Target, verify: Verifier)
     assert statuses[-1] in ("completed", "failed", "cancelled"), statuses
 
 
-FORCED_FAILURE = "content-policy-violation"
-"""A scenario of the fake's catalogue (X-Mock-Scenario): the task fails with that business code."""
+FORCED_FAILURES = {"content-policy-violation": "content_policy_violation", "service-error": "service_error"}
+"""Scenarios of the fake's catalogue (X-Mock-Scenario) -> the business code the task fails with
+(Error Codes Reference): one fails at 60 % of processing, the other at 40 %."""
+SCENARIO_HEADER = "X-Mock-Scenario"
+
+
+def forced(target: Target, scenario: str) -> dict[str, str]:
+    """The header that asks the target for ``scenario``; skips when its catalogue lacks it."""
+    if scenario not in target.scenarios:
+        pytest.skip(f"the target's scenario catalogue has no {scenario}")
+    return {SCENARIO_HEADER: scenario}
 
 
 @pytest.mark.needs_outcomes
 @pytest.mark.needs_images
 @pytest.mark.costs(tasks=1)
-def test_a_failed_task_carries_its_error_and_stays_failed(target: Target, verify: Verifier) -> None:
+@pytest.mark.parametrize("scenario", list(FORCED_FAILURES))
+def test_a_failed_task_carries_its_error_and_stays_failed(
+    target: Target, verify: Verifier, scenario: str
+) -> None:
+    """A failed task has ``error`` with its business code and a message (task-detail.json), no
+    results, and never changes again."""
     body = minimal_body(valid_sources(target))
-    history = flows.create(target, verify, body, headers={"X-Mock-Scenario": FORCED_FAILURE})
+    history = flows.create(target, verify, body, headers=forced(target, scenario))
     end = flows.until_terminal(target, verify, history)
     flows.settle(target, verify, history)
-    assert end.get("status") == "failed", f"the {FORCED_FAILURE} scenario did not fail the task: {end}"
+    assert end.get("status") == "failed", f"the {scenario} scenario did not fail the task: {end}"
+    error = end.get("error") or {}
+    assert error.get("code") == FORCED_FAILURES[scenario], f"the {scenario} scenario failed with {error}"
+
+
+@pytest.mark.needs_cancel
+@pytest.mark.needs_clock
+@pytest.mark.needs_images
+@pytest.mark.costs(tasks=1)
+def test_a_cancelled_task_ends_at_once_and_stays_ended(target: Target, verify: Verifier) -> None:
+    """A task cancelled while processing (the fake's control API: the public one has no cancel)
+    ends at once, keeping its progress. The documents disagree on how it reads: the literal status
+    cancelled, or failed with request_cancelled; ``flows.read`` records which (a variant)."""
+    history = flows.create(target, verify, minimal_body(valid_sources(target)))
+    running = flows.read(target, verify, history)
+    for _ in range(model_contract().estimated_time):
+        if running.get("status") != "pending":
+            break
+        target.advance(flows.FAKE_STEP)
+        running = flows.read(target, verify, history)
+    assert running.get("status") == "processing", f"the task did not start processing: {running}"
+    at_cancel = target.cancel(history.task_id)
+    end = flows.read(target, verify, history)
+    flows.settle(target, verify, history)
+    code = (end.get("error") or {}).get("code")
+    assert end.get("status") == "cancelled" or (end.get("status"), code) == ("failed", "request_cancelled"), (
+        end
+    )
+    assert end.get("progress") == at_cancel.get("progress"), "a cancelled task keeps the progress it had"

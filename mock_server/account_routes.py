@@ -29,7 +29,7 @@ def _query(request: Request) -> dict[str, Any]:
     """Query parameters as JSON values: digits become integers, so the schema can judge them."""
     query: dict[str, Any] = {}
     for name, value in request.query_params.items():
-        query[name] = int(value) if value.isdigit() and len(value) < 10 else value
+        query[name] = int(value) if value.isascii() and value.isdigit() and len(value) < 10 else value
     _QUERY.validate(query)
     return {**_QUERY_DEFAULTS, **query}
 

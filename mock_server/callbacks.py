@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from . import deviations
 from .callback_log import Attempt, AttemptError, AttemptLog, DeliveryOutcome
 from .clock import Clock, Timer
 from .errors import ConfigError, InvalidRequest, TaskNotFound
@@ -84,6 +85,8 @@ class CallbackOptions:
     secret: str | None = field(default=None, repr=False)
     """Standard Webhooks secret (``whsec_<base64>``); None sends unsigned callbacks, like Evolink."""
     user_agent: str = USER_AGENT
+    deviations: tuple[str, ...] = ()
+    """Named deviations (deviations.py); only ``deviations.callback_body`` reads them."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> CallbackOptions:
@@ -92,6 +95,7 @@ class CallbackOptions:
             log_size=settings.callback_log_size,
             ca_file=settings.callback_ca,
             secret=settings.callback_secret,
+            deviations=settings.deviations,
         )
 
 
@@ -140,6 +144,21 @@ class DeliveryView:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class SavedDelivery:
+    """A delivery as a state file keeps it: enough to go on after a restart."""
+
+    task_id: str
+    url: str
+    base_url: str
+    run: int
+    attempts: int
+    state: DeliveryState
+    due_at: float
+    redeliver: bool = False
+    body: bytes | None = None
+
+
 @dataclass(slots=True, eq=False)
 class _Flight:
     """The attempt in flight: its times, its clock timeout and the asyncio task sending it."""
@@ -184,9 +203,9 @@ class _Result:
     detail: str | None = None
 
 
-def encode_body(task: Task, base_url: str) -> bytes:
+def encode_body(task: Task, base_url: str, deviating: tuple[str, ...] = ()) -> bytes:
     """The callback body: the detail JSON at the terminal moment, encoded as the routes encode it."""
-    body = detail_body(task, task.plan.ends_at, base_url)
+    body = deviations.callback_body(detail_body(task, task.plan.ends_at, base_url), deviating)
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
@@ -361,6 +380,27 @@ class Callbacks:
     def in_flight(self) -> int:
         return self._busy
 
+    def saved(self) -> list[SavedDelivery]:
+        """Every delivery as a state file keeps it (docs/persistence.md); one in flight counts as
+        queued: it is sent again after a restart."""
+        return [
+            SavedDelivery(
+                d.task_id, d.url, d.base_url, d.run, d.attempts, d.state, d.due_at, d.redeliver, d.body
+            )
+            for d in self._deliveries.values()
+        ]
+
+    def resume(self, saved: SavedDelivery) -> None:
+        """Take a delivery back from a state file, before ``startup``, which arms or queues it."""
+        state = DeliveryState.QUEUED if saved.state is DeliveryState.IN_FLIGHT else saved.state
+        d = _Delivery(
+            saved.task_id, saved.url, saved.base_url, saved.run, saved.attempts, state, saved.due_at
+        )
+        d.redeliver, d.body = saved.redeliver, saved.body
+        self._deliveries[d.task_id] = d
+        if state.outcome is not DeliveryOutcome.PENDING:
+            self._remember_finished(d)
+
     async def idle(self, timeout: float | None = None) -> bool:
         """Wait until no attempt is in flight, at most ``timeout`` wall seconds; True when idle.
 
@@ -444,6 +484,8 @@ class Callbacks:
         if task is not None and task.plan.ends_at > self.clock.now():
             self._arm(d, task.plan.ends_at)  # the plan's end moved later: wait for it
             return
+        if task is not None and d.body is None:  # kept while queued: the task may expire meanwhile
+            d.body = encode_body(task, d.base_url, self.options.deviations)
         d.state = DeliveryState.QUEUED
         self._queue.append(d)
         self._pump()
@@ -470,7 +512,7 @@ class Callbacks:
         task = self._tasks(d.task_id)
         if task is not None:
             d.url = str(task.request.get("callback_url", d.url))
-            d.body = encode_body(task, d.base_url)
+            d.body = encode_body(task, d.base_url, self.options.deviations)
         assert d.body is not None and self._loop is not None
         now = self.clock.now()
         d.attempts += 1

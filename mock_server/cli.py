@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
-from .config import CancelledStatus, ImageCheck, ImageErrors
+from .config import (
+    IMAGE_CACHE_SIZE,
+    MAX_IDEMPOTENCY_KEYS,
+    MAX_TASKS,
+    RESULT_CACHE_SIZE,
+    CancelledStatus,
+    ImageCheck,
+    ImageErrors,
+)
 from .errors import ConfigError, ErrorStyle
 
 ENV_PREFIX = "EVOLINK_MOCK_"
@@ -246,6 +254,46 @@ OPTIONS = [
         choices=[c.value for c in CancelledStatus],
     ),
     Option(
+        "state-file",
+        "save tasks, clock, balances, run-time scenarios, idempotency keys and pending callbacks to "
+        "this JSON file on clean shutdown (SIGINT/SIGTERM) and restore them at start; a corrupt or "
+        "foreign file stops start-up with exit 2 (default: none, nothing outlives the process)",
+        str,
+        None,
+        "PATH",
+    ),
+    Option(
+        "max-tasks",
+        "tasks held at once (~2 KB each); expired ones are forgotten first, never a live one: a "
+        f"create finding only live tasks gets 503 (default {MAX_TASKS})",
+        _positive_int,
+        MAX_TASKS,
+        "N",
+    ),
+    Option(
+        "max-idempotency-keys",
+        f"Idempotency-Key entries remembered at once, the oldest forgotten first (default {MAX_IDEMPOTENCY_KEYS})",
+        _positive_int,
+        MAX_IDEMPOTENCY_KEYS,
+        "N",
+    ),
+    Option(
+        "image-cache-size",
+        "image URLs whose check result is remembered, least recently used dropped first "
+        f"(default {IMAGE_CACHE_SIZE})",
+        _positive_int,
+        IMAGE_CACHE_SIZE,
+        "N",
+    ),
+    Option(
+        "result-cache-size",
+        "rendered result files kept in memory, least recently used dropped first "
+        f"(default {RESULT_CACHE_SIZE})",
+        _positive_int,
+        RESULT_CACHE_SIZE,
+        "N",
+    ),
+    Option(
         "deviate",
         "TESTING THE TESTS: break the contract in this named way (repeatable; env: comma-separated; "
         "names in mock_server/deviations.py). Default: none",
@@ -361,6 +409,11 @@ def settings_from(args: argparse.Namespace) -> Any:
         rate_limit=_rate_limit(args.rate_limit),
         scenarios_file=_scenarios(args.scenarios),
         cancelled_status=CancelledStatus(args.cancelled_status),
+        state_file=args.state_file,
+        max_tasks=args.max_tasks,
+        max_idempotency_keys=args.max_idempotency_keys,
+        image_cache_size=args.image_cache_size,
+        result_cache_size=args.result_cache_size,
         deviations=_deviations(args.deviate if args.deviate is not None else args.deviate_env),
     )
 
@@ -438,6 +491,11 @@ def serve(settings: Any) -> int:
 
     from .app import create_app
 
+    try:
+        app = create_app(settings)  # reads --state-file: a corrupt one stops here, before listening
+    except ConfigError as exc:
+        _say(str(exc))
+        return Exit.USAGE
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -452,7 +510,9 @@ def serve(settings: Any) -> int:
     host = f"[{settings.host}]" if family == socket.AF_INET6 else settings.host
     for line in banner(settings, f"http://{host}:{port}"):
         _say(line)
-    app = create_app(settings)
+    restored = app.state.service.restored
+    if restored is not None:
+        _say(restored.describe())
     config = uvicorn.Config(
         app,
         log_level="warning",
@@ -462,6 +522,10 @@ def serve(settings: Any) -> int:
     )
     server = _Server(config)
     server.run(sockets=[sock])
+    save_error = app.state.service.save_error
+    if save_error is not None:
+        _say(f"evolink-mock: {save_error}")
+        return Exit.ERROR
     _say("evolink-mock stopped")
     return Exit.OK
 

@@ -124,6 +124,13 @@ class ManualClock(Clock):
         self.clear_timers()
         self._now = self.start
 
+    def resume(self, now: float, start: float) -> None:
+        """Continue a saved run at ``now`` (``reset`` rewinds to ``start``). For a restore at
+        start-up, before any event is set: it is the one move that may go back."""
+        if self._heap:
+            raise RuntimeError("resume a manual clock before any event is set on it")
+        self.start, self._now = start, now
+
 
 class RealClock(Clock):
     """Wall time from ``start``, running ``1 / time_scale`` times as fast as real time."""

@@ -13,6 +13,14 @@ from .errors import ErrorStyle
 
 MAX_BODY_BYTES = 1024 * 1024
 """Largest request body accepted (413 above); the real gateway's limit is undocumented."""
+MAX_TASKS = 100_000
+"""Tasks held at once by default (DESIGN.md: 100 000 idle tasks cost memory only, ~2 KB each)."""
+MAX_IDEMPOTENCY_KEYS = 100_000
+"""Idempotency keys remembered at once by default: one per task at the task limit."""
+IMAGE_CACHE_SIZE = 256
+"""Image URLs remembered by default; each entry holds a thumbnail of at most ~100 KB."""
+RESULT_CACHE_SIZE = 32
+"""Rendered result files kept by default; a 1024 px PNG is a few MB."""
 
 
 class CancelledStatus(StrEnum):
@@ -74,6 +82,17 @@ class Settings:
     scenarios_file: str | None = None
     """YAML or JSON file of scenarios loaded at start-up (schemas/mock/scenarios.json)."""
     cancelled_status: CancelledStatus = CancelledStatus.FAILED
+    max_tasks: int = MAX_TASKS
+    """Tasks held at once (about 2 KB each); expired ones are forgotten first, live ones never:
+    a create that finds only live tasks gets 503 service_unavailable (docs/reliability.md)."""
+    max_idempotency_keys: int = MAX_IDEMPOTENCY_KEYS
+    """Idempotency-Key entries remembered at once; the oldest is forgotten first."""
+    image_cache_size: int = IMAGE_CACHE_SIZE
+    """Input image URLs whose verdict is remembered (least recently used dropped first)."""
+    result_cache_size: int = RESULT_CACHE_SIZE
+    """Rendered result files kept in memory (least recently used dropped first)."""
+    state_file: str | None = None
+    """JSON file the fake's state is saved to on clean shutdown and restored from at start-up."""
     deviations: tuple[str, ...] = ()
     """Named deviations from the contract (mock_server/deviations.py), to test the contract tests."""
     extra: dict[str, object] = field(default_factory=dict)

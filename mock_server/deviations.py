@@ -9,6 +9,7 @@ one point of the fake through the functions below, so the fake's own code paths 
     callback URL check  url_policy (FakeService.__init__)
     authentication      anonymous_caller (FakeService.authenticate)
     response bodies     created / detail / error (the routes and the error renderer in app.py)
+    callback bodies     callback_body (callbacks.encode_body)
     X-Request-Id        request_ids (create_app)
     durations           timings (FakeService.__init__)
     callback delivery   sends_callbacks (FakeService._on_created)
@@ -45,9 +46,13 @@ CATALOGUE: dict[str, str] = {
     "progress-goes-backwards": "progress drops by 50 once it reaches 60 while processing",
     "completed-without-results": "completed tasks carry no results",
     "terminal-state-changes": "a completed task reads failed 30 s after it ended",
+    # failed tasks
+    "failed-without-error": "a failed task carries no error object",
+    "failed-error-code-integer": "a failed task's error.code is the integer 500 instead of its business code",
     # callbacks
     "callback-retry-1-1-1": "retries a failed callback after 1, 1 and 1 s instead of 1, 2 and 4 s",
     "callback-missing": "never calls callback_url",
+    "callback-body-differs": "the callback body leaves out usage, which GET shows at the same moment",
 }
 
 
@@ -134,6 +139,10 @@ def detail(body: dict[str, Any], task: Task, now: float, names: Collection[str])
         body["progress"] -= 50
     if "completed-without-results" in names and status == "completed":
         body.pop("results", None)
+    if "failed-without-error" in names and status == "failed":
+        body.pop("error", None)
+    if "failed-error-code-integer" in names and status == "failed" and isinstance(body.get("error"), dict):
+        body["error"]["code"] = 500
     if "terminal-state-changes" in names and status == "completed" and now >= task.plan.ends_at + 30:
         body.pop("results", None)
         body["status"] = "failed"
@@ -143,6 +152,13 @@ def detail(body: dict[str, Any], task: Task, now: float, names: Collection[str])
             "type": "task_error",
         }
     return created(body, names)
+
+
+def callback_body(body: dict[str, Any], names: Collection[str]) -> dict[str, Any]:
+    """The callback's body (the task at its terminal moment); GET bodies are ``detail``'s."""
+    if "callback-body-differs" in names:
+        body.pop("usage", None)
+    return body
 
 
 def error(body: dict[str, Any], names: Collection[str]) -> dict[str, Any]:

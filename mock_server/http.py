@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -58,9 +59,21 @@ def _finite_float(text: str) -> float:
     infinity, which no JSON answer can carry back."""
     value = float(text)
     if math.isinf(value):
-        shown = text if len(text) <= 40 else text[:37] + "..."
-        raise ValueError(f"the number {shown} is out of range")
+        raise ValueError(f"the number {_shown(text)} is out of range")
     return value
+
+
+def _double_int(text: str) -> int:
+    """An integer beyond a double's range (400 digits) is refused like ``1e400``: the fake computes
+    with floats, and ``float()`` of it would raise (Python refuses over 4300 digits by itself)."""
+    value = int(text)
+    if abs(value) > sys.float_info.max:
+        raise ValueError(f"the number {_shown(text)} is out of range")
+    return value
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 async def read_json(request: Request, max_bytes: int) -> Any:
@@ -71,7 +84,7 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         shown = content_type or "none"
         raise InvalidRequest(f"Content-Type must be application/json (got {shown})")
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
         raise RequestTooLarge(f"Request body too large: {declared} bytes, the limit is {max_bytes}")
     chunks: list[bytes] = []
     size = 0
@@ -84,7 +97,9 @@ async def read_json(request: Request, max_bytes: int) -> Any:
     if not raw.strip():
         raise InvalidRequest("Request body is empty: send a JSON object")
     try:
-        data = json.loads(raw, parse_constant=_reject_constant, parse_float=_finite_float)
+        data = json.loads(
+            raw, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_double_int
+        )
     except RecursionError:
         raise InvalidRequest("Request body is not valid JSON: nested too deeply") from None
     except UnicodeDecodeError:

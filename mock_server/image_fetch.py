@@ -120,7 +120,7 @@ class ImageFetcher:
                     f"undecodable: the host sent Content-Encoding {encoding} although identity was asked for",
                 )
             declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > cap:
+            if declared.isascii() and declared.isdigit() and int(declared) > cap:
                 return self._too_large(f"Content-Length {declared}")
             body = bytearray()
             async for chunk in response.aiter_bytes():  # identity encoding: the bytes as sent

@@ -25,6 +25,7 @@ import anyio
 import httpx
 
 from .clock import Clock
+from .config import IMAGE_CACHE_SIZE
 from .errors import ApiError, InvalidRequest, RequestTooLarge
 from .expiring_cache import ExpiringCache
 from .image_fetch import SCHEMES, ImageFetcher
@@ -34,9 +35,9 @@ from .tasks import Failed
 from .timings import Timings
 from .urlpolicy import AddressClass, UrlPolicy, UrlRefused, classify, classify_name, literal_ip, split
 
-CACHE_ENTRIES = 256
-"""Image URLs remembered at once (least recently used dropped); each entry holds a thumbnail
-of at most ~100 KB, so the cache stays within a few tens of MB."""
+CACHE_ENTRIES = IMAGE_CACHE_SIZE
+"""Image URLs remembered at once (least recently used dropped; ``--image-cache-size``); each
+entry holds a thumbnail of at most ~100 KB, so the default cache stays within a few tens of MB."""
 URL_SHOWN = 200
 """Characters of a URL quoted in an error message."""
 

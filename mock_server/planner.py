@@ -41,6 +41,10 @@ class Planner:
         self._files = random.Random(f"{base}:files")
         self.requests = random.Random(f"{base}:requests")
 
+    def streams(self) -> dict[str, random.Random]:
+        """The named random streams, for saving and restoring a run (docs/persistence.md)."""
+        return {"ids": self._ids, "plans": self._plans, "files": self._files, "requests": self.requests}
+
     def task_id(self, created: int) -> str:
         suffix = "".join(self._ids.choices(_ID_ALPHABET, k=8))
         return f"task-unified-{created}-{suffix}"

@@ -17,6 +17,8 @@ from collections import OrderedDict
 
 from PIL import Image, ImageDraw
 
+from .config import RESULT_CACHE_SIZE
+
 RESULT_SIZE = (1024, 1024)
 """Pixel size of a result: upstream qwen-image-edit outputs one image near 1024x1024."""
 RESULT_SIDE_STEP = 16
@@ -75,7 +77,9 @@ def render(
 class ResultCache:
     """A small LRU of rendered files: repeated downloads of a result cost nothing."""
 
-    def __init__(self, capacity: int = 32) -> None:
+    def __init__(self, capacity: int = RESULT_CACHE_SIZE) -> None:
+        if capacity < 1:
+            raise ValueError("the result cache size must be >= 1")
         self.capacity = capacity
         self._items: OrderedDict[str, bytes] = OrderedDict()
 
@@ -93,3 +97,6 @@ class ResultCache:
 
     def clear(self) -> None:
         self._items.clear()
+
+    def __len__(self) -> int:
+        return len(self._items)

@@ -24,11 +24,12 @@ class PolicyTransport(httpx.AsyncBaseTransport):
         host = url.host
         if not host:
             raise UrlRefused("has no host")
-        ip: IPAddress | None = literal_ip(host)
+        bare = host.rstrip(".")  # "127.0.0.1." and "localhost." name what they name without the dot
+        ip: IPAddress | None = literal_ip(bare)
         if ip is not None:
             self.policy.check_address(host, classify(ip))
             return str(ip)
-        if classify_name(host) is AddressClass.LOOPBACK:
+        if classify_name(bare) is AddressClass.LOOPBACK:
             self.policy.check_address(host, AddressClass.LOOPBACK)
             return _LOOPBACK_BY_NAME
         try:

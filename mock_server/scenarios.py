@@ -215,7 +215,11 @@ def check_document(data: Any, where: str = "scenarios", tree: Any = None) -> lis
     """Every problem of a scenario document, one line each (empty when valid)."""
     validator = schema_files.compiled(SCHEMA_NAME)
     problems = []
-    for error in validator.iter_errors(data):
+    try:
+        errors = list(validator.iter_errors(data))
+    except ValueError as exc:  # nested deeper than the validator goes ("Recursion limit reached")
+        return [f"{where}: cannot be checked: {exc}"]
+    for error in errors:
         path = list(error.instance_path)
         line = _line_of(tree, path) if tree is not None else None
         at = f"{where}:{line}: " if line is not None else f"{where}: "
@@ -223,9 +227,21 @@ def check_document(data: Any, where: str = "scenarios", tree: Any = None) -> lis
         if type(error.kind).__name__ == "Not":
             message = _outcome_schema().get("x-not-message", message)
         problems.append(f"{at}{_path_text(path)}: {message}")
-    names = [s.get("name") for s in data.get("scenarios", [])] if isinstance(data, dict) else []
+    listed = data.get("scenarios") if isinstance(data, dict) else None
+    names = [s.get("name") for s in listed if isinstance(s, dict)] if isinstance(listed, list) else []
     duplicates = sorted({n for n in names if isinstance(n, str) and names.count(n) > 1})
     problems.extend(f"{where}: scenario name {n!r} is used more than once" for n in duplicates)
+    for index, scenario in enumerate(listed if isinstance(listed, list) else []):
+        match = scenario.get("match") if isinstance(scenario, dict) else None
+        pattern = match.get("prompt_regex") if isinstance(match, dict) else None
+        if isinstance(pattern, str):  # the schema checks ECMA-262 syntax; the fake runs Python's re
+            try:
+                re.compile(pattern)
+            except (re.error, RecursionError, OverflowError) as exc:
+                regex_path: list[str | int] = ["scenarios", index, "match", "prompt_regex"]
+                line = _line_of(tree, regex_path) if tree is not None else None
+                at = f"{where}:{line}: " if line is not None else f"{where}: "
+                problems.append(f"{at}{_path_text(regex_path)}: not a Python regular expression ({exc})")
     return problems
 
 
@@ -264,6 +280,11 @@ class Scenarios:
         }
         self.registered: list[Scenario] = []
         self._rng = random.Random(f"{seed}:scenarios")
+
+    @property
+    def stream(self) -> random.Random:
+        """The seeded stream of ``probability`` draws (saved and restored with a state file)."""
+        return self._rng
 
     def load(self, data: dict[str, Any], source: Source) -> list[Scenario]:
         added = [Scenario.parse(s, source) for s in data["scenarios"]]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,13 +16,20 @@ from typing import Any
 import anyio
 import httpx
 
-from . import deviations, results, schema_files
+from . import deviations, persistence, results, schema_files
 from .auth import Accounts, Caller
 from .billing import Ledger
 from .callbacks import CallbackOptions, Callbacks
 from .clock import Clock, ManualClock, RealClock
 from .config import CancelledStatus, ImageCheck, ImageErrors, Settings
-from .errors import InvalidRequest, InvalidTaskId, PermissionDenied, TaskNotCancellable, TaskNotFound
+from .errors import (
+    InvalidRequest,
+    InvalidTaskId,
+    PermissionDenied,
+    ServiceUnavailable,
+    TaskNotCancellable,
+    TaskNotFound,
+)
 from .idempotency import IdempotencyKeys
 from .image_limits import ImageLimits
 from .images import ImageChecker, failed_outcome, submit_error
@@ -29,6 +37,7 @@ from .models import DEFAULT_MODEL, ModelSpec, model_spec
 from .planner import Planner
 from .ratelimit import RateLimit, RateLimiter
 from .results import ResultCache
+from .retention import Retention
 from .scenarios import Endpoint, Scenario, Scenarios, Source, Timing, read_file
 from .scenarios import Request as ScenarioRequest
 from .store import MemoryStore, Store
@@ -100,7 +109,7 @@ class FakeService:
             timings or Timings.documented(task_ttl=settings.task_ttl), settings.deviations
         )
         self.planner = Planner(settings.seed, self.timings)
-        self.results = ResultCache()
+        self.results = ResultCache(settings.result_cache_size)
         self.counters = Counters()
         self.images = ImageChecker(
             ImageLimits.from_schema(model_spec(DEFAULT_MODEL).schema),
@@ -108,6 +117,7 @@ class FakeService:
             self.clock,
             self.timings,
             fetch=settings.image_check == ImageCheck.ON,
+            capacity=settings.image_cache_size,
             transport=image_transport,
         )
         self.callbacks = Callbacks(
@@ -127,7 +137,12 @@ class FakeService:
         self.scenarios = Scenarios(settings.seed)
         if settings.scenarios_file:
             self.scenarios.load(read_file(settings.scenarios_file), Source.FILE)
-        self.idempotency = IdempotencyKeys()
+        self.idempotency = IdempotencyKeys(settings.max_idempotency_keys)
+        self.retention = Retention(self.timings.task_ttl)
+        self.restored: persistence.Restored | None = None
+        self.save_error: str | None = None
+        if settings.state_file:  # ConfigError (the CLI exits 2) for a corrupt or foreign file
+            self.restored = persistence.restore(self, settings.state_file)
 
     # -- public API operations -------------------------------------------------------------
 
@@ -141,9 +156,12 @@ class FakeService:
         await self.images.open()
 
     async def shutdown(self) -> None:
-        """Close what ``startup`` opened (called by the app's lifespan)."""
+        """Close what ``startup`` opened (called by the app's lifespan); with a state file, save
+        the state once the deliveries have stopped (docs/persistence.md)."""
         await self.callbacks.shutdown()
         await self.images.aclose()
+        if self.settings.state_file:
+            self.save_error = persistence.save(self, self.settings.state_file)
 
     def scenario_for(
         self, endpoint: Endpoint, caller: Caller, header: str | None, body: Any = None
@@ -197,7 +215,8 @@ class FakeService:
         outcome, at_progress = self._forced_outcome(scenario)
         if outcome is None:
             outcome = await self._inspect_images(body["image_urls"])
-        self.ledger.check(caller.account, spec.credits_reserved)  # no await from here on
+        self._make_room()  # no await from here on
+        self.ledger.check(caller.account, spec.credits_reserved)
         timing = scenario.timing if scenario is not None else None
         task = self._new_task(caller, body, spec, outcome, at_progress, timing)
         self.ledger.reserve(task.id, caller.account, caller.key, spec.credits_reserved)
@@ -207,6 +226,42 @@ class FakeService:
             self.idempotency.remember(caller.account, idempotency_key, body, task.id)
         self._on_created(task, base_url)
         return Created(task, scenario=scenario)
+
+    def _make_room(self) -> None:
+        """Forget expired tasks; refuse the create (503) if the store is still full: a live task
+        is never dropped to make room."""
+        now = self.clock.now()
+        self.sweep(now)
+        limit = self.settings.max_tasks
+        if len(self.store) < limit:
+            return
+        soonest = self.retention.next_expiry()
+        headers = {"Retry-After": str(max(1, math.ceil(soonest - now)))} if soonest is not None else None
+        raise ServiceUnavailable(
+            f"The fake holds {len(self.store)} live tasks, its limit (--max-tasks {limit}); finished tasks "
+            f"are forgotten {self.timings.task_ttl:g} s after they end (--task-ttl). Retry later or raise "
+            "--max-tasks.",
+            headers=headers,
+        )
+
+    def sweep(self, now: float) -> int:
+        """Forget every task expired at ``now``, soonest-expired first; how many were forgotten."""
+        forgotten = 0
+        for task_id in list(self.retention.due(now)):
+            task = self.store.get(task_id)
+            if task is None:
+                continue  # a stale entry: forgotten already
+            if expired(task, now, self.timings.task_ttl):
+                self._forget(task_id)
+                forgotten += 1
+            else:
+                self.retention.track(task)  # its plan changed: expires later
+        return forgotten
+
+    def _forget(self, task_id: str) -> None:
+        self.store.remove(task_id)
+        self.ledger.forget(task_id)
+        self.idempotency.forget_task(task_id)
 
     def _refund_later(self, task_id: str) -> Callable[[], None]:
         def refund() -> None:
@@ -240,6 +295,7 @@ class FakeService:
         )
         cancelled = dataclasses.replace(task, plan=task.plan.cancelled_at(now, outcome))
         self.store.replace(cancelled)
+        self.retention.track(cancelled)
         self.ledger.refund(task_id)
         self.callbacks.reschedule(task_id)
         return cancelled
@@ -275,8 +331,11 @@ class FakeService:
         request: dict[str, Any] = {
             k: body[k] for k in ("model", "prompt", "image_urls", "callback_url") if k in body
         }
+        task_id = self.planner.task_id(created)
+        while self.store.get(task_id) is not None:  # e.g. the same seed after a restore
+            task_id = self.planner.task_id(created)
         task = Task(
-            id=self.planner.task_id(created),
+            id=task_id,
             account=caller.account,
             model=spec.name,
             created=created,
@@ -289,6 +348,7 @@ class FakeService:
             result_names=self.planner.result_names(caller.account, created, count, spec.result_format),
         )
         self.store.add(task)
+        self.retention.track(task)
         self.counters.created += 1
         return task
 
@@ -326,13 +386,14 @@ class FakeService:
         """A task that has not expired, whoever owns it; expired tasks are dropped on sight."""
         task = self.store.get(task_id)
         if task is not None and expired(task, self.clock.now(), self.timings.task_ttl):
-            self.store.remove(task_id)
+            self._forget(task_id)
             return None
         return task
 
     def reset(self) -> None:
         self.callbacks.reset()
         self.store.clear()
+        self.retention.clear()
         self.results.clear()
         self.images.clear()
         self.planner.reset()

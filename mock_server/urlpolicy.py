@@ -13,15 +13,24 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_EMBEDDING = (
+    _NAT64,
+    ipaddress.ip_network("64:ff9b:1::/48"),  # local-use NAT64 (RFC 8215)
+    ipaddress.ip_network("::ffff:0:0:0/96"),  # SIIT IPv4-translated (RFC 6145)
+    ipaddress.ip_network("::/96"),  # IPv4-compatible (deprecated); :: and ::1 are judged as such
+)
+"""IPv6 ranges whose last 32 bits are an IPv4 address a translator or tunnel may deliver to: an
+address there is judged by the IPv4 address it carries."""
 _THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
 
 
@@ -56,12 +65,20 @@ def split(url: str) -> Target:
     except ValueError as exc:
         raise UrlRefused(f"is not a valid URL ({exc})") from None
     scheme = parts.scheme.lower()
-    host = (parts.hostname or "").rstrip(".")
+    host = _as_resolved(parts.hostname or "")
     if not host:
         raise UrlRefused("has no host")
     if port is None:
         port = 443 if scheme == "https" else 80
     return Target(scheme, host, port)
+
+
+def _as_resolved(host: str) -> str:
+    """The host as a URL parser or a resolver reads it: percent-decoded, compatibility forms
+    folded (NFKC: fullwidth digits and dots), ideographic full stops as dots, no trailing dot.
+    So ``%31%32%37.0.0.1`` or ``１２７。０。０。１`` are judged as the 127.0.0.1 they can become."""
+    folded = unicodedata.normalize("NFKC", unquote(host)).replace("\u3002", ".")
+    return folded.rstrip(".")
 
 
 def literal_ip(host: str) -> IPAddress | None:
@@ -82,10 +99,12 @@ def literal_ip(host: str) -> IPAddress | None:
 def classify(ip: IPAddress) -> AddressClass:
     if isinstance(ip, ipaddress.IPv6Address):
         embedded = ip.ipv4_mapped or ip.sixtofour
-        if embedded is None and ip in _NAT64:
+        if embedded is None and int(ip) > 1 and any(ip in net for net in _EMBEDDING):  # not :: or ::1
             embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if embedded is not None:
             return classify(embedded)
+        if ip.is_site_local:  # fec0::/10, the deprecated private range
+            return AddressClass.PRIVATE
     if ip.is_unspecified or (isinstance(ip, ipaddress.IPv4Address) and ip in _THIS_NETWORK):
         return AddressClass.UNSPECIFIED
     if ip.is_loopback:

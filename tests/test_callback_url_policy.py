@@ -42,6 +42,27 @@ INTERNAL = [
     "https://api.localhost/cb",
     "https://LOCALHOST./cb",
     "https://127.0.0.1:8443/cb",
+    # more classes: broadcast, reserved, IETF protocol, benchmarking, documentation, site-local
+    "https://255.255.255.255/cb",
+    "https://240.0.0.1/cb",
+    "https://192.0.0.1/cb",
+    "https://198.18.0.1/cb",
+    "https://192.0.2.1/cb",
+    "https://[fec0::1]/cb",
+    "https://[ff02::1]/cb",
+    "https://[2001:db8::1]/cb",
+    # more encodings of 127.0.0.1 and 10.0.0.1
+    "https://[::127.0.0.1]/cb",
+    "https://[::ffff:7f00:1]/cb",
+    "https://[0:0:0:0:0:ffff:127.0.0.1]/cb",
+    "https://[::ffff:0:127.0.0.1]/cb",
+    "https://[64:ff9b:1::a00:1]/cb",
+    "https://127.0.0.1./cb",
+    "https://127.000.000.001/cb",
+    "https://0x7f.0x0.0x0.0x1/cb",
+    "https://0/cb",
+    "https://%31%32%37.0.0.1/cb",
+    "https://public.example@127.0.0.1/cb",
 ]
 
 
@@ -53,7 +74,26 @@ def test_internal_callback_hosts_are_rejected(api: Any, url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["https://172.32.0.1/cb", "https://8.8.8.8/cb", "https://[2001:4860::8888]/cb"]
+    "url",
+    ["１２７．０．０．１", "127。0。0。1", "①②⑦.0.0.1", "127.0.0.1\\@public.example", "[fe80::1%25eth0]"],
+    ids=["fullwidth", "ideographic-dots", "circled", "backslash", "zone-id"],
+)
+def test_hosts_that_fold_to_internal_addresses_are_rejected(api: Any, url: str) -> None:
+    """Not ASCII URIs (refused as such), or judged as the address they fold to: never accepted."""
+    body = {**VALID_BODY, "callback_url": f"https://{url}/cb"}
+    assert_error(api.post(GENERATE, json=body, headers=AUTH), 400, "callback_url")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://172.32.0.1/cb",
+        "https://8.8.8.8/cb",
+        "https://[2001:4860::8888]/cb",
+        "https://[::ffff:8.8.8.8]/cb",
+        "https://[64:ff9b::808:808]/cb",
+        "https://0127.0.0.1/cb",  # octal: 87.0.0.1, as a resolver reads it
+    ],
 )
 def test_public_addresses_are_accepted(api: Any, url: str) -> None:
     create(api, {**VALID_BODY, "callback_url": url})
@@ -124,6 +164,15 @@ class TestAllowPrivateUrls:
         ("::ffff:192.168.0.1", AddressClass.PRIVATE),
         ("8.8.8.8", AddressClass.PUBLIC),
         ("fe80::1%eth0", AddressClass.LINK_LOCAL),
+        ("::127.0.0.1", AddressClass.LOOPBACK),
+        ("::10.0.0.1", AddressClass.PRIVATE),
+        ("::1", AddressClass.LOOPBACK),
+        ("::", AddressClass.UNSPECIFIED),
+        ("::ffff:0:a00:1", AddressClass.PRIVATE),
+        ("64:ff9b:1::7f00:1", AddressClass.LOOPBACK),
+        ("fec0::1", AddressClass.PRIVATE),
+        ("100.64.0.1", AddressClass.RESERVED),
+        ("2002:a9fe:a9fe::", AddressClass.LINK_LOCAL),
     ],
 )
 def test_address_encodings_are_classified(host: str, expected: AddressClass) -> None:

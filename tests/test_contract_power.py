@@ -45,8 +45,11 @@ CAUGHT_BY: dict[str, str] = {
     "progress-goes-backwards": "progress-monotonic",
     "completed-without-results": "schema.task-detail",
     "terminal-state-changes": "terminal-final",
+    "failed-without-error": "schema.task-detail",
+    "failed-error-code-integer": "schema.task-detail",
     "callback-retry-1-1-1": "callback-retries",
     "callback-missing": "callback-delivered",
+    "callback-body-differs": "callback-body",
 }
 """The check each deviation must be caught by (others may catch it too)."""
 
@@ -54,8 +57,31 @@ DOCUMENTED_VARIANTS: dict[str, list[str]] = {
     "plain": [],
     "legacy-errors": ["--fake-setting", "error_style=legacy"],
     "foreign-task-404": ["--fake-setting", "foreign_task_status=404"],
+    "cancelled-literal": ["--fake-setting", "cancelled_status=cancelled"],
 }
 """Fake configurations that follow the contract: the suite must find nothing in them."""
+
+RECORDED_VARIANTS: dict[str, dict[str, str]] = {
+    "plain": {
+        "variant.cancelled-status": "failed + request_cancelled",
+        "variant.pixel-limits.511px": "512-4096 px (primary page)",
+        "variant.pixel-limits.4096px": "512-4096 px (primary page)",
+        "variant.image-formats.bmp": "jpeg, png, webp (primary page)",
+    },
+    "cancelled-literal": {"variant.cancelled-status": "cancelled"},
+}
+"""Variants the suite must record (info) for a configuration: check -> what it observed."""
+
+IN_PROCESS_CAPABILITIES = {
+    "callbacks",
+    "cancels",
+    "fetches-images",
+    "fixtures",
+    "force-outcomes",
+    "strict-urls",
+}
+"""What the plain in-process fake must offer, so no test is skipped for want of it: it fetches
+its own fixtures (no socket) under the strict URL policy, and runs scenarios and cancellation."""
 
 
 def run_batch(number: int, runs: dict[str, list[str]], out: Path) -> None:
@@ -122,6 +148,12 @@ def test_a_fake_that_keeps_the_contract_has_no_findings(name: str) -> None:
     assert report["exit_code"] == 0
     variants = {f["check"] for f in report["findings"]}
     assert "variant.error-code-style" in variants  # documented variants are recorded, as info
+    recorded = {(f["check"], f["observed"]) for f in report["findings"]}
+    for check, observed in RECORDED_VARIANTS.get(name, {}).items():
+        assert (check, observed) in recorded, f"{check} {observed!r} not recorded"
+    if name == "plain":
+        assert IN_PROCESS_CAPABILITIES <= set(report["target"]["capabilities"])
+        assert set(report["tests"]) == {"passed"}, report["tests"]  # none skipped
 
 
 @pytest.mark.parametrize("name", list(CATALOGUE))

@@ -260,6 +260,10 @@ class TestScenarioFile:
                 "scenarios:\n  - name: a\n    match: {prompt_regex: '('}\n    outcome: {reject: {status: 400}}\n",
                 "prompt_regex",
             ),
+            (  # valid ECMA-262, which the schema checks, but not Python's re, which matches
+                "scenarios:\n  - name: a\n    match: {prompt_regex: '(?<n>x)'}\n    outcome: {reject: {status: 400}}\n",
+                ":3: scenarios[0].match.prompt_regex: not a Python regular expression",
+            ),
         ],
     )
     def test_file_errors_name_the_line_and_key(self, tmp_path: Path, text: str, words: str) -> None:
