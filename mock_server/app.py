@@ -67,7 +67,8 @@ async def get_task(request: Request) -> Response:
     scenario = service.scenario_for(Endpoint.GET, caller, request.headers.get(scenarios.HEADER))
     task = service.get(caller, request.path_params["task_id"])
     now = service.clock.now()
-    body = detail_body(task, now, base_url(request))
+    done = task.plan.status_at(now) is TaskStatus.COMPLETED  # only result links need the base URL
+    body = detail_body(task, now, base_url(request) if done else "")
     response = json_response(deviations.detail(body, task, now, service.settings.deviations))
     return await with_network(response, scenario)
 

@@ -29,8 +29,12 @@ def base_url(request: Request) -> str:
     return (service_of(request).settings.public_url or str(request.base_url)).rstrip("/")
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+"""One encoder for every answer (json.dumps with arguments builds a new one per call)."""
+
+
 def json_response(data: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    body = _ENCODER.encode(data).encode()
     return Response(body, status_code=status_code, headers=headers, media_type=JSON_TYPE)
 
 

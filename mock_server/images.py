@@ -98,7 +98,10 @@ class ImageChecker:
 
     async def check(self, urls: Sequence[str]) -> list[Rejection]:
         """Every rejected URL of one request, in order (empty when all pass)."""
-        verdicts = await asyncio.gather(*(self.judge(url) for url in urls))
+        if len(urls) == 1:  # the common case: no task wrapping for one URL
+            verdicts = [await self.judge(urls[0])]
+        else:
+            verdicts = list(await asyncio.gather(*(self.judge(url) for url in urls)))
         return [
             Rejection(index, url, verdict)
             for index, (url, verdict) in enumerate(zip(urls, verdicts, strict=True))

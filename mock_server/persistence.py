@@ -35,6 +35,7 @@ from .callbacks import DeliveryState, SavedDelivery
 from .clock import ManualClock
 from .errors import ConfigError
 from .idempotency import Entry
+from .planner import completed
 from .scenarios import Source, check_document
 from .tasks import Completed, Failed, Outcome, Task, TaskPlan, TaskStatus
 
@@ -137,7 +138,6 @@ def _task(task: Task) -> Json:
         "user_group": task.user_group,
         "request": task.request,
         "result_names": list(task.result_names),
-        "extra": task.extra,
         "plan": {
             "created_at": plan.created_at,
             "starts_at": plan.starts_at,
@@ -282,7 +282,7 @@ def _never(value: float | None) -> float:
 
 def _read_outcome(data: Json) -> Outcome:
     if data["kind"] == "completed":
-        return Completed(int(data["result_count"]))
+        return completed(int(data["result_count"]))
     return Failed(str(data["code"]), str(data["message"]), TaskStatus(data["status"]))
 
 
@@ -306,7 +306,6 @@ def _read_task(data: Json) -> Task:
             final_progress=int(plan["final_progress"]),
         ),
         result_names=tuple(data["result_names"]),
-        extra=dict(data.get("extra", {})),
     )
 
 

@@ -7,6 +7,7 @@ requests give the same ids, timings and results.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import random
@@ -26,6 +27,12 @@ _ID_ALPHABET = string.ascii_lowercase + string.digits
 _ACCOUNT_ALPHABET = string.ascii_uppercase + string.digits
 INPUT_FAILURE_CODES = frozenset({IMAGE_PROCESSING_ERROR, IMAGE_DIMENSION_MISMATCH})
 """Failures of the inputs: the task fails soon after it starts, at progress 0."""
+
+
+@functools.lru_cache(maxsize=16)
+def completed(result_count: int) -> Completed:
+    """One shared outcome per result count: 100 000 tasks need not hold 100 000 equal objects."""
+    return Completed(result_count)
 
 
 class Planner:
@@ -72,7 +79,7 @@ class Planner:
             queue = timing.queue_seconds
         starts = now + queue
         if timing is not None and timing.stuck:
-            return TaskPlan(now, starts, math.inf, Completed(spec.result_count), timing.stuck_at_progress)
+            return TaskPlan(now, starts, math.inf, completed(spec.result_count), timing.stuck_at_progress)
         if isinstance(outcome, Failed) and at_progress is None and outcome.code in INPUT_FAILURE_CODES:
             low, high = t.input_failure_seconds
             return TaskPlan(now, starts, starts + low + (high - low) * draw, outcome, final_progress=0)
@@ -83,7 +90,7 @@ class Planner:
         if isinstance(outcome, Failed):
             reached = at_progress or 0
             return TaskPlan(now, starts, starts + processing * reached / 100, outcome, final_progress=reached)
-        return TaskPlan(now, starts, starts + processing, outcome or Completed(spec.result_count))
+        return TaskPlan(now, starts, starts + processing, outcome or completed(spec.result_count))
 
     def result_names(self, account: str, created: int, count: int, fmt: str) -> tuple[str, ...]:
         """Paths shaped like the real result links: ``<ID>/images/YYYY/MM/DD/<hex32>_<i>.<ext>``."""
@@ -93,6 +100,7 @@ class Planner:
         return tuple(f"{folder}/images/{day}/{stem}_{i}.{fmt}" for i in range(count))
 
 
+@functools.lru_cache(maxsize=4096)
 def account_folder(account: str) -> str:
     """18 uppercase alphanumerics derived from the account, like the real files host's folders."""
     digest = hashlib.sha256(account.encode()).digest()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import gc
 import math
 import time
 from collections.abc import Callable
@@ -84,6 +85,11 @@ class Created:
 
 
 CANCELLED_MESSAGE = "The task was cancelled."
+
+FREEZE_EVERY = 10_000
+"""Every this many creates, move what exists to the collector's permanent generation. Tasks hold
+no reference cycles (reference counting frees them), yet every full collection walked all of
+them: with 100k live tasks that was a fifth of create's time and its p99 (bench/README.md)."""
 
 
 class FakeService:
@@ -350,6 +356,8 @@ class FakeService:
         self.store.add(task)
         self.retention.track(task)
         self.counters.created += 1
+        if self.counters.created % FREEZE_EVERY == 0:
+            gc.freeze()
         return task
 
     def get(self, caller: Caller, task_id: str) -> Task:

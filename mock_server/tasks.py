@@ -7,7 +7,7 @@ clock, so 100 000 idle tasks cost memory only.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -108,7 +108,6 @@ class Task:
     plan: TaskPlan
     result_names: tuple[str, ...] = ()
     """Result file paths (relative to the fake's base URL), fixed at creation, served once completed."""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
