@@ -11,7 +11,6 @@ holds ``--max-tasks`` live tasks (503, docs/reliability.md). A stuck task never 
 from __future__ import annotations
 
 import heapq
-import itertools
 import math
 from collections.abc import Iterator
 
@@ -26,8 +25,8 @@ class Retention:
 
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
-        self._heap: list[tuple[float, int, str]] = []
-        self._seq = itertools.count()
+        self._heap: list[tuple[float, str]] = []
+        """(expiry, task id): ids are unique, so they break ties without a sequence number."""
 
     def expires_at(self, task: Task) -> float:
         return task.plan.ends_at + self.ttl
@@ -36,12 +35,12 @@ class Retention:
         """Note when ``task`` expires (nothing for a stuck task: it never does)."""
         when = self.expires_at(task)
         if not math.isinf(when):
-            heapq.heappush(self._heap, (when, next(self._seq), task.id))
+            heapq.heappush(self._heap, (when, task.id))
 
     def due(self, now: float) -> Iterator[str]:
         """Pop the ids of every entry expired at ``now``, soonest first."""
         while self._heap and self._heap[0][0] <= now:
-            yield heapq.heappop(self._heap)[2]
+            yield heapq.heappop(self._heap)[1]
 
     def next_expiry(self) -> float | None:
         """The soonest expiry tracked (a hint: its task may be gone already)."""

@@ -24,12 +24,13 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._tasks: dict[str, Task] = {}
-        self._files: dict[str, tuple[str, int]] = {}
+        self._files: dict[str, str] = {}
+        """Result file name -> task id (the same string objects the task holds: no copies)."""
 
     def add(self, task: Task) -> None:
         self._tasks[task.id] = task
-        for index, name in enumerate(task.result_names):
-            self._files[name] = (task.id, index)
+        for name in task.result_names:
+            self._files[name] = task.id
 
     def get(self, task_id: str) -> Task | None:
         return self._tasks.get(task_id)
@@ -44,11 +45,9 @@ class MemoryStore:
                 self._files.pop(name, None)
 
     def file(self, name: str) -> tuple[Task, int] | None:
-        entry = self._files.get(name)
-        if entry is None:
-            return None
-        task = self._tasks.get(entry[0])
-        return None if task is None else (task, entry[1])
+        task_id = self._files.get(name)
+        task = self._tasks.get(task_id) if task_id is not None else None
+        return None if task is None else (task, task.result_names.index(name))
 
     def __iter__(self) -> Iterator[Task]:
         return iter(list(self._tasks.values()))
